@@ -1,0 +1,351 @@
+"""The edit / run / observe loop that fixes one failing cell.
+
+Each iteration asks the model for candidate edits of the failing cell (several samples when the
+backend makes extra samples cheap, like a local model reusing its KV cache), tries each one in a
+fork of the kernel (the user's state stays untouched), and keeps the first that runs and keeps
+the cell's intent. When none runs, the most informative failure (a new error rather than one
+seen before) goes back to the model as the tool result, and the loop goes on. It stops on a
+fix, after ``max_iterations``, on a repeated identical error, when the model gives up, on a
+backend error, or on cancel, and always says why.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
+from .context import build_fix_context
+from .edit_formats import edit_format
+from .events import AgentEvent, EventSink, ignore
+from .notebook import ErrorInfo, NotebookHome, RunResult
+from .tools import describe_run
+
+VARIABLES_CALL = (
+    "print(__import__('sys').modules['__devstral_variables'].summarize("
+    "get_ipython().user_ns, {source!r}, {max_chars}))"
+)
+
+
+@dataclass
+class Attempt:
+    iteration: int
+    sample: int
+    source: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class FixResult:
+    """What happened; ``message`` is the one line to show the user."""
+
+    cell_id: str
+    original: str
+    final: str
+    fixed: bool
+    reason: str
+    message: str
+    iterations: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def diff(self, name: str = "cell") -> str:
+        lines = difflib.unified_diff(
+            self.original.splitlines(keepends=True),
+            self.final.splitlines(keepends=True),
+            f"a/{name}",
+            f"b/{name}",
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell_id": self.cell_id,
+            "fixed": self.fixed,
+            "reason": self.reason,
+            "message": self.message,
+            "iterations": self.iterations,
+            "attempts": len(self.attempts),
+            "usage": self.usage,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "original": self.original,
+            "final": self.final,
+            "diff": self.diff(),
+        }
+
+
+def defined_names(source: str) -> set[str]:
+    """Names a cell binds (assignments, def, class; not imports: a typo'd import is a bug)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        found = set(re.findall(r"^([A-Za-z_]\w*)\s*(?:\[.*\])?\s*[-+*/]?=(?!=)", source, re.M))
+        return found | set(re.findall(r"^\s*(?:def|class)\s+([A-Za-z_]\w*)", source, re.M))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+            else []
+        )
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def intent_problem(original: str, candidate: str) -> str | None:
+    """Why a candidate that runs is still not a fix (None when it looks like one)."""
+    lost = defined_names(original) - defined_names(candidate)
+    if lost:
+        return f"it no longer defines {', '.join(sorted(lost))}"
+    if candidate.count("except") > original.count("except"):
+        return "it hides the error with try/except instead of fixing the cause"
+    return None
+
+
+class FixLoop:
+    """Fix one cell of ``home`` with ``backend``; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        home: NotebookHome,
+        *,
+        max_iterations: int = 3,
+        samples: int | None = None,
+        context_budget: int | None = None,
+        run_timeout: float = 60,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+        edit_format_name: str | None = None,
+    ) -> None:
+        self.backend, self.home = backend, home
+        self.format = edit_format(edit_format_name, backend.capabilities.native_tools)
+        self.max_iterations = max(1, max_iterations)
+        self.samples = samples or (4 if backend.capabilities.cheap_samples else 1)
+        window = backend.capabilities.context_window
+        self.context_budget = context_budget or max(1000, min(6000, window // 2))
+        self.run_timeout = run_timeout
+        self.emit: EventSink = on_event or ignore
+        self.cancel = cancel or CancelToken()
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
+        self.last_usage: Usage | None = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _status(self, text: str) -> None:
+        self.emit(AgentEvent("status", {"text": text}))
+
+    def variables(self, source: str, max_chars: int = 1500) -> str:
+        return self.home.kernel_eval(VARIABLES_CALL.format(source=source, max_chars=max_chars))
+
+    def _ask(
+        self, messages: list[dict], cell_id: str, iteration: int, sample: int
+    ) -> tuple[str, list[ToolCall]]:
+        greedy = sample == 0 and iteration == 1
+        options = self.format.request(cell_id)
+        tools = options.pop("tools")
+        events = self.backend.chat(
+            messages,
+            tools,
+            temperature=0.0 if greedy else 0.8,
+            seed=1000 * iteration + sample,
+            cancel=self.cancel,
+            **options,
+        )
+        text, calls = [], []
+        for event in events:
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+                self.emit(AgentEvent("text", {"text": event.text}))
+            elif isinstance(event, ToolCall):
+                calls.append(event)
+            elif isinstance(event, Usage):
+                self.last_usage = event
+                for key in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+                    self.usage[key] += getattr(event, key)
+                self.usage["calls"] += 1
+                self.emit(
+                    AgentEvent(
+                        "usage",
+                        {
+                            "prompt_tokens": event.prompt_tokens,
+                            "completion_tokens": event.completion_tokens,
+                            "cached_tokens": event.cached_tokens,
+                        },
+                    )
+                )
+        return "".join(text), calls
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fix(self, cell_id: str, error: ErrorInfo | None = None) -> FixResult:
+        start = time.perf_counter()
+        original = self.home.cell(cell_id).source
+        result = FixResult(cell_id, original, original, False, "", "")
+        try:
+            self._fix(cell_id, error, result)
+        except BackendError as exc:
+            result.reason, result.message = "backend_error", f"model error: {exc}"
+        if result.reason == "cancelled":
+            result.message = "cancelled"
+        if not result.fixed:
+            self.home.replace_source(cell_id, original)
+            result.final = original if result.reason != "cancelled" else result.final
+        result.usage = dict(self.usage)
+        result.seconds = time.perf_counter() - start
+        self.emit(
+            AgentEvent(
+                "stopped",
+                {"reason": result.reason, "message": result.message, "fixed": result.fixed},
+            )
+        )
+        return result
+
+    def _fix(self, cell_id: str, error: ErrorInfo | None, result: FixResult) -> None:
+        original = result.original
+        if error is None:
+            run = self.home.run_cell(cell_id, self.run_timeout)
+            if run.ok:
+                result.fixed, result.reason, result.message = True, "already_runs", "the cell runs"
+                return
+            error = run.error
+        assert error is not None
+        self._status("building context")
+        variables = self.variables(original)
+        context = build_fix_context(
+            self.home.cells(),
+            cell_id,
+            error,
+            variables,
+            self.backend.count_tokens,
+            self.context_budget,
+        )
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": self.format.system},
+            {"role": "user", "content": context + self.format.instruction(cell_id)},
+        ]
+        seen = {error.key}
+        tried = {original}
+        for iteration in range(1, self.max_iterations + 1):
+            result.iterations = iteration
+            self.emit(
+                AgentEvent("attempt_start", {"iteration": iteration, "of": self.max_iterations})
+            )
+            self._status(f"attempt {iteration}/{self.max_iterations}")
+            failures: list[tuple[str, ToolCall, RunResult]] = []
+            fallback: tuple[str, ToolCall, str] | None = None
+            for sample in range(self.samples):
+                if self.cancel.cancelled:
+                    result.reason = "cancelled"
+                    return
+                try:
+                    text, calls = self._ask(messages, cell_id, iteration, sample)
+                except BackendError as exc:
+                    if exc.kind != "bad_response":
+                        raise
+                    result.attempts.append(Attempt(iteration, sample, "", False, str(exc)))
+                    continue
+                if self.cancel.cancelled:
+                    result.reason = "cancelled"
+                    return
+                edit = self.format.edit(text, calls, cell_id)
+                if edit is None:
+                    continue
+                source = edit.arguments["source"]
+                if source in tried:
+                    continue
+                tried.add(source)
+                self.emit(
+                    AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
+                )
+                run = self.home.try_source(cell_id, source, self.run_timeout)
+                problem = intent_problem(original, source) if run.ok else None
+                result.attempts.append(
+                    Attempt(
+                        iteration,
+                        sample,
+                        source,
+                        run.ok and not problem,
+                        problem or (run.error.one_line() if run.error else ""),
+                    )
+                )
+                self.emit(
+                    AgentEvent(
+                        "attempt",
+                        {
+                            "iteration": iteration,
+                            "sample": sample,
+                            "ok": run.ok and not problem,
+                            "error": problem or (run.error.one_line() if run.error else ""),
+                        },
+                    )
+                )
+                if run.ok and not problem:
+                    if self._apply(cell_id, source, result):
+                        return
+                    run = RunResult(
+                        error=ErrorInfo("Error", "the fix ran in the trial but not in the kernel")
+                    )
+                if run.ok:
+                    fallback = fallback or (text, edit, problem or "")
+                    continue
+                failures.append((text, edit, run))
+            if fallback is not None and not failures:
+                text, edit, problem = fallback
+                messages += self.format.turn(
+                    text, edit, f"The cell ran, but this is not a fix: {problem}. Fix the cause."
+                )
+                continue
+            if not failures:
+                result.reason = "model_gave_up"
+                result.message = "not fixed: the model proposed no new edit of the cell"
+                return
+            fresh = [f for f in failures if f[2].error and f[2].error.key not in seen]
+            if not fresh:
+                err = failures[0][2].error
+                result.reason = "repeated_error"
+                result.message = (
+                    f"not fixed: the same error again ({err.one_line() if err else ''})"
+                )
+                return
+            text, edit, run = fresh[0]
+            assert run.error is not None
+            seen.add(run.error.key)
+            feedback = describe_run(run)
+            extra = self.variables(edit.arguments["source"], 800)
+            if extra.strip() and extra.strip() not in variables:
+                feedback += "\nLive variables the new source uses:\n" + extra.strip()
+            messages += self.format.turn(text, edit, feedback)
+            self.emit(
+                AgentEvent("tool_result", {"name": "edit_cell", "ok": False, "text": feedback})
+            )
+        result.reason = "max_iterations"
+        last = result.attempts[-1].error if result.attempts else ""
+        result.message = f"not fixed after {self.max_iterations} attempts ({last})"
+
+    def _apply(self, cell_id: str, source: str, result: FixResult) -> bool:
+        """Run the winning candidate for real; keep it only if it runs there too."""
+        self.home.replace_source(cell_id, source)
+        run = self.home.run_cell(cell_id, self.run_timeout)
+        if not run.ok:
+            return False
+        result.final, result.fixed, result.reason = source, True, "fixed"
+        result.message = (
+            f"fixed after {result.iterations} attempt{'s' if result.iterations > 1 else ''}"
+        )
+        if not self.home.sandboxed_trials and len(result.attempts) > 1:
+            result.notes.append(
+                "failed candidates ran in the real kernel and may have changed its state"
+            )
+        return True

@@ -1,0 +1,112 @@
+"""The notebook the agent works on, by cell id, whatever its home.
+
+Three homes implement :class:`NotebookHome`: a notebook file plus a kernel started for it
+(:mod:`.file_home`), the live kernel a magic runs in, and the browser through the server.
+The agent only ever sees this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class NotebookError(Exception):
+    """A notebook operation that cannot be done (unknown cell id, bad cell type...).
+
+    The message is one line and is shown to the model as the tool result.
+    """
+
+
+@dataclass
+class CellView:
+    """A cell as the agent sees it. ``outputs`` are nbformat output dicts."""
+
+    id: str
+    index: int
+    cell_type: str
+    source: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    execution_count: int | None = None
+
+
+@dataclass
+class ErrorInfo:
+    """An exception raised by a cell: name, value and the (possibly ANSI) traceback lines."""
+
+    ename: str
+    evalue: str
+    traceback: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes two errors 'the same error' for the loop's repeated-error stop."""
+        return (self.ename, self.evalue)
+
+    def one_line(self) -> str:
+        return f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+
+
+@dataclass
+class RunResult:
+    """What running (or trying) a cell produced."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: ErrorInfo | None = None
+    timed_out: bool = False
+    execution_count: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.timed_out
+
+
+class NotebookHome(ABC):
+    """Cells by id, and a kernel that holds the notebook's state."""
+
+    #: True when :meth:`try_source` leaves the kernel's state untouched (a forked trial).
+    sandboxed_trials: bool = False
+
+    @abstractmethod
+    def cells(self) -> list[CellView]:
+        """All cells in order."""
+
+    def cell(self, cell_id: str) -> CellView:
+        for cell in self.cells():
+            if cell.id == cell_id:
+                return cell
+        raise NotebookError(f"no cell with id {cell_id!r}")
+
+    @abstractmethod
+    def replace_source(self, cell_id: str, source: str) -> None:
+        """Set a cell's source (its outputs are kept until it runs again)."""
+
+    @abstractmethod
+    def insert_cell(self, index: int, source: str, cell_type: str = "code") -> str:
+        """Insert a cell at ``index``; return its new id."""
+
+    @abstractmethod
+    def delete_cell(self, cell_id: str) -> None:
+        """Remove a cell."""
+
+    @abstractmethod
+    def run_cell(self, cell_id: str, timeout: float = 60) -> RunResult:
+        """Execute a code cell in the kernel, store and return its outputs."""
+
+    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
+        """Run ``source`` as if it were cell ``cell_id`` without storing anything.
+
+        Homes that can fork the kernel leave its state untouched (``sandboxed_trials``);
+        the default runs it for real.
+        """
+        original = self.cell(cell_id).source
+        self.replace_source(cell_id, source)
+        try:
+            return self.run_cell(cell_id, timeout)
+        finally:
+            self.replace_source(cell_id, original)
+
+    def kernel_eval(self, code: str, timeout: float = 30) -> str:
+        """Run helper code in the kernel silently and return what it printed ('' if unsupported)."""
+        return ""

@@ -1,0 +1,275 @@
+"""Mistral's hosted API (or a self-hosted Mistral-compatible server) through the mistralai SDK.
+
+Retries: the SDK retries nothing unless given a ``RetryConfig``. We pass one with exponential
+backoff for 429/500/502/503/504 and connection errors; the SDK honours ``Retry-After`` and
+``retry-after-ms`` (as-is, uncapped). The SDK bounds retries by *elapsed time*, not by count, so
+``max_retries`` sets a time budget worth about that many backoff steps; a slow failure (a timeout)
+is therefore not retried once the budget is spent.
+
+For vLLM or llama.cpp's server use the ``openai_compat`` backend instead: the SDK's models
+reject the fragmented, name-less tool-call deltas those servers stream.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+try:  # mistralai >= 2: the client lives in mistralai.client
+    from mistralai.client import Mistral
+    from mistralai.client.utils import BackoffStrategy, RetryConfig
+except ImportError:  # mistralai 1.x
+    from mistralai import Mistral  # type: ignore[no-redef,attr-defined]
+    from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef]
+
+from .base import (
+    Backend,
+    BackendError,
+    CancelToken,
+    Capabilities,
+    ChatRequest,
+    Done,
+    Event,
+    TextDelta,
+    Usage,
+    estimate_tokens,
+)
+from .openai_compat import ToolCallBuffer, error_detail, estimated_usage, redact, wire_messages
+
+log = logging.getLogger(__name__)
+_TOOL_CHOICE = {"auto": "auto", "none": "none", "required": "any"}
+_OURS = {"model", "messages", "stream", "retries", "server_url", "timeout_ms", "http_headers"}
+
+
+class MistralBackend(Backend):
+    """Devstral on ``api.mistral.ai`` with native tool calls and streaming."""
+
+    name = "mistral"
+    capabilities = Capabilities(
+        native_tools=True, local=False, cheap_samples=False, context_window=131072
+    )
+
+    def __init__(
+        self,
+        model: str = "devstral-small-latest",
+        api_key: str | None = None,
+        server_url: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        *,
+        retry_initial_interval_ms: int = 500,
+        retry_max_interval_ms: int = 30000,
+        retry_exponent: float = 2.0,
+        base_url: str | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.server_url = server_url or base_url
+        self.timeout = timeout
+        self._api_key = api_key or os.environ.get("MISTRAL_API_KEY") or ""
+        if not self._api_key:
+            raise BackendError(
+                "no Mistral API key: set MISTRAL_API_KEY (or pass api_key=...)", kind="auth"
+            )
+        retry = _retry_config(
+            max_retries, retry_initial_interval_ms, retry_max_interval_ms, retry_exponent
+        )
+        self._client = Mistral(
+            api_key=self._api_key,
+            server_url=self.server_url,
+            retry_config=retry,
+            timeout_ms=int(timeout * 1000),
+        )
+
+    def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
+        """Stream one reply; tool calls are emitted whole (parsed) after the text."""
+        if cancel.cancelled:
+            yield Done("cancelled")
+            return
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": wire_messages(request.messages),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.tools:
+            kwargs["tools"] = request.tools
+            kwargs["tool_choice"] = _TOOL_CHOICE[request.tool_choice]
+        if request.seed is not None:
+            kwargs["random_seed"] = request.seed
+        # Hints meant for other backends (allowed_tools, ...) are ignored: only SDK options pass.
+        options = inspect.signature(self._client.chat.stream).parameters
+        kwargs.update({k: v for k, v in request.extra.items() if k in options and k not in _OURS})
+        try:
+            events = self._client.chat.stream(**kwargs)
+        except Exception as exc:
+            raise self._error(exc) from None
+        calls = ToolCallBuffer()
+        text: list[str] = []
+        usage: Usage | None = None
+        finish = "stop"
+        try:
+            iterator = iter(events)
+            while True:
+                if cancel.cancelled:
+                    yield Done("cancelled")
+                    return
+                try:
+                    chunk = next(iterator).data
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise self._error(exc) from None
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    piece = _text(choice.delta.content)
+                    if piece:
+                        text.append(piece)
+                        yield TextDelta(piece)
+                    for call in choice.delta.tool_calls or []:
+                        call_id = call.id if call.id != "null" else None  # the SDK's default
+                        calls.add(call.index, call_id, call.function.name, call.function.arguments)
+                    if choice.finish_reason:
+                        finish = str(choice.finish_reason)
+        finally:
+            events.close()
+        if finish == "error":
+            raise BackendError(
+                "Mistral API ended the reply with an error: try again",
+                kind="server",
+                retryable=True,
+            )
+        parsed = calls.parse()
+        yield from parsed
+        yield usage or estimated_usage(request, "".join(text) + calls.text())
+        yield Done("tool_calls" if parsed else "length" if "length" in finish else "stop")
+
+    def _error(self, exc: Exception) -> BackendError:
+        """Map an SDK or transport exception to a one-line BackendError without secrets."""
+        status = getattr(exc, "status_code", None)
+        raw = getattr(exc, "raw_response", None)
+        if status is None and raw is not None:
+            status = getattr(raw, "status_code", None)
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        log.debug("mistral error %s: %s", type(exc).__name__, self._redact(str(exc))[:500])
+        if isinstance(status, int) and status >= 400:
+            body = str(getattr(exc, "body", "") or "")
+            return self._status_error(status, body)
+        if "TimeoutException" in names:
+            return BackendError(
+                f"Mistral API did not answer within {self.timeout:g}s: try again "
+                "or raise the timeout",
+                kind="timeout",
+                retryable=True,
+            )
+        if names & {"TransportError", "NetworkError", "NoResponseError"}:
+            where = self.server_url or "api.mistral.ai"
+            return BackendError(
+                f"cannot reach {where}: check the network connection",
+                kind="connection",
+                retryable=True,
+            )
+        if names & {"ResponseValidationError", "ValidationError"}:
+            return BackendError(
+                "Mistral API sent a reply the SDK cannot parse (for vLLM or "
+                "llama.cpp servers use the openai_compat backend)",
+                kind="bad_response",
+            )
+        detail = self._redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        return BackendError(f"Mistral backend failed: {type(exc).__name__} {detail}"[:300])
+
+    def _status_error(self, status: int, body: str) -> BackendError:
+        if status in (401, 403):
+            return BackendError(
+                f"Mistral API rejected the key ({status}): check MISTRAL_API_KEY",
+                kind="auth",
+                status_code=status,
+            )
+        if status in (400, 404) and "invalid_model" in body.replace(" ", "_").lower():
+            model = self._redact(self.model)
+            return BackendError(
+                f"Mistral API does not know model {model!r} ({status}): hosted Devstral model "
+                "ids change, so set a current id (e.g. --model devstral-small-latest, or "
+                "DevstralConfig.model)",
+                kind="bad_model",
+                status_code=status,
+            )
+        if status == 429:
+            return BackendError(
+                "Mistral API rate limit (429) persisted through retries: wait a "
+                "minute or raise your plan's limits",
+                kind="rate_limit",
+                retryable=True,
+                status_code=status,
+            )
+        if status >= 500:
+            return BackendError(
+                f"Mistral API server error ({status}) persisted through retries: try again later",
+                kind="server",
+                retryable=True,
+                status_code=status,
+            )
+        hint = ": check server_url" if status == 404 else ""
+        detail = self._redact(error_detail(body))
+        return BackendError(
+            f"Mistral API rejected the request ({status}){hint}: {detail}",
+            kind="bad_request",
+            status_code=status,
+        )
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._api_key)
+
+    def count_tokens(self, text: str) -> int:
+        """No local tokenizer for the hosted model: a character-based estimate."""
+        return estimate_tokens(text)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "server": self.server_url or "https://api.mistral.ai",
+            "timeout": self.timeout,
+        }
+
+    def close(self) -> None:
+        try:
+            self._client.__exit__(None, None, None)
+        except Exception:  # closing must never raise
+            log.debug("closing the Mistral client failed", exc_info=True)
+
+
+def _retry_config(max_retries: int, initial_ms: int, max_ms: int, exponent: float) -> RetryConfig:
+    """Backoff for 429/5xx and connection errors, with a time budget of ``max_retries`` steps."""
+    if max_retries <= 0:
+        return RetryConfig("none", BackoffStrategy(0, 0, 1.0, 0), False)
+    jitter = max(0, initial_ms // 4)
+    steps = [min(initial_ms * exponent**i, max_ms) for i in range(max_retries)]
+    budget = int(sum(steps) + jitter * max_retries / 2)
+    try:  # jitter_ms is newer than mistralai 1.x (which adds up to 1 s of jitter)
+        backoff = BackoffStrategy(initial_ms, max_ms, exponent, budget, jitter_ms=jitter)
+    except TypeError:
+        backoff = BackoffStrategy(initial_ms, max_ms, exponent, budget)
+    return RetryConfig("backoff", backoff, retry_connection_errors=True)
+
+
+def _text(content: Any) -> str:
+    """Delta content is a string, or a list of chunks of which only text chunks are shown."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    try:
+        return "".join(getattr(c, "text", "") or "" for c in content if c.type == "text")
+    except (TypeError, AttributeError):
+        return ""
+
+
+def _usage(info: Any) -> Usage:
+    extra = getattr(info, "model_extra", None) or {}
+    details = extra.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+    return Usage(info.prompt_tokens or 0, info.completion_tokens or 0, int(cached or 0))

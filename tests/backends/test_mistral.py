@@ -1,0 +1,257 @@
+"""MistralBackend through the real mistralai SDK against the local stub server."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+
+import pytest
+from conftest import SECRET
+from stub_server import (
+    Delay,
+    Error,
+    StubServer,
+    Text,
+    Tools,
+    invalid_model,
+    rate_limited,
+    server_error,
+    unauthorized,
+)
+
+from jupyter_devstral.backends import create_backend
+from jupyter_devstral.backends.base import (
+    BackendError,
+    CancelToken,
+    Done,
+    TextDelta,
+    ToolCall,
+    Usage,
+    collect,
+)
+from jupyter_devstral.backends.mistral import MistralBackend
+
+USER = [{"role": "user", "content": "hi"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_cell",
+            "description": "Read a cell",
+            "parameters": {"type": "object", "properties": {"index": {"type": "integer"}}},
+        },
+    }
+]
+
+
+def make(stub: StubServer, **options: object) -> MistralBackend:
+    options.setdefault("api_key", SECRET)
+    options.setdefault("retry_initial_interval_ms", 10)
+    return MistralBackend(server_url=stub.url, **options)  # type: ignore[arg-type]
+
+
+def fail(backend: MistralBackend, **chat: object) -> BackendError:
+    with pytest.raises(BackendError) as info:
+        collect(backend.chat(USER, **chat))  # type: ignore[arg-type]
+    return info.value
+
+
+def test_text_streams_with_usage_and_key(stub: StubServer) -> None:
+    stub.queue(Text("hello there notebook"))
+    events = list(make(stub).chat(USER, temperature=0.0, seed=7))
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) == 3 and "".join(deltas) == "hello there notebook"
+    assert events[-2:] == [Usage(11, 7), Done("stop")]
+    request = stub.chat_requests[0]
+    assert request.headers["authorization"] == f"Bearer {SECRET}"
+    assert request.body["stream"] is True and request.body["random_seed"] == 7
+    assert request.body["model"] == "devstral-small-latest"
+
+
+def test_tool_call_is_parsed_and_required_maps_to_any(stub: StubServer) -> None:
+    stub.queue(
+        Tools([("read_cell", '{"index": 3}'), ("read_cell", '{"index": 4}')], fragmented=False)
+    )
+    text, calls, usage, finish = collect(make(stub).chat(USER, TOOLS, tool_choice="required"))
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("read_cell", {"index": 3}),
+        ("read_cell", {"index": 4}),
+    ]
+    assert all(isinstance(c, ToolCall) and c.id for c in calls)
+    assert finish == "tool_calls" and usage == Usage(20, 9)
+    assert stub.chat_requests[0].body["tool_choice"] == "any"
+    assert stub.chat_requests[0].body["tools"][0]["function"]["name"] == "read_cell"
+
+
+def test_extra_options_pass_and_foreign_hints_are_ignored(stub: StubServer) -> None:
+    stub.queue(Text("ok"))
+    hints = {"allowed_tools": ["read_cell"], "fixed_arguments": {"read_cell": {"index": 1}}}
+    collect(make(stub).chat(USER, TOOLS, top_p=0.5, **hints))
+    body = stub.chat_requests[0].body
+    assert body["top_p"] == 0.5 and "allowed_tools" not in body and "fixed_arguments" not in body
+
+
+def test_history_is_translated_for_mistral(stub: StubServer) -> None:
+    stub.queue(Text("done"))
+    history = USER + [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_from_llama_cpp_0",
+                    "type": "function",
+                    "function": {"name": "read_cell", "arguments": {"index": 1}},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_from_llama_cpp_0", "content": "x = 1"},
+    ]
+    collect(make(stub).chat(history, TOOLS))
+    sent = stub.chat_requests[0].body["messages"]
+    call = sent[1]["tool_calls"][0]
+    assert call["function"]["arguments"] == '{"index": 1}'
+    assert len(call["id"]) == 9 and call["id"].isalnum()
+    assert sent[2] == {
+        "role": "tool",
+        "content": "x = 1",
+        "tool_call_id": call["id"],
+        "name": "read_cell",
+    }
+
+
+def test_missing_key_says_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BackendError, match="MISTRAL_API_KEY") as info:
+        MistralBackend()
+    assert info.value.kind == "auth"
+    monkeypatch.setenv("MISTRAL_API_KEY", SECRET)
+    backend = create_backend("mistral", model="devstral-medium-latest")
+    assert backend.info()["model"] == "devstral-medium-latest"
+    assert SECRET not in str(backend.info())
+
+
+def test_401_is_auth_and_not_retried(stub: StubServer) -> None:
+    stub.queue(unauthorized())
+    err = fail(make(stub))
+    assert str(err) == "Mistral API rejected the key (401): check MISTRAL_API_KEY"
+    assert (err.kind, err.status_code, err.retryable) == ("auth", 401, False)
+    assert len(stub.chat_requests) == 1
+
+
+def test_429_honours_retry_after_then_succeeds(stub: StubServer) -> None:
+    stub.queue(rate_limited("1"), Text("ok"))
+    start = time.monotonic()
+    text, *_ = collect(make(stub).chat(USER))
+    assert text == "ok" and len(stub.chat_requests) == 2
+    assert time.monotonic() - start >= 0.9  # the 10 ms backoff was overridden by Retry-After
+
+
+def test_5xx_is_retried_then_succeeds(stub: StubServer) -> None:
+    stub.queue(server_error(500), server_error(503), Text("recovered"))
+    assert collect(make(stub).chat(USER))[0] == "recovered"
+    assert len(stub.chat_requests) == 3
+
+
+def test_persistent_5xx_gives_up(stub: StubServer) -> None:
+    stub.queue(*[server_error(502)] * 20)
+    err = fail(make(stub, max_retries=2))
+    assert (err.kind, err.status_code, err.retryable) == ("server", 502, True)
+    assert 2 <= len(stub.chat_requests) <= 8  # a time budget of about two backoff steps
+
+
+def test_429_without_retries_is_rate_limit(stub: StubServer) -> None:
+    stub.queue(rate_limited("1"))
+    err = fail(make(stub, max_retries=0))
+    assert (err.kind, err.retryable) == ("rate_limit", True)
+    assert len(stub.chat_requests) == 1
+
+
+def test_timeout(stub: StubServer) -> None:
+    stub.queue(Delay(3, Text("late")), Delay(3, Text("late")))
+    start = time.monotonic()
+    err = fail(make(stub, timeout=0.5))
+    assert err.kind == "timeout" and "0.5s" in str(err)
+    assert time.monotonic() - start < 2.5
+
+
+def test_invalid_model_explains_how_to_set_the_id(stub: StubServer) -> None:
+    stub.queue(invalid_model())
+    err = fail(make(stub, model="devstral-2505"))
+    assert err.kind == "bad_model" and err.status_code == 400
+    assert "devstral-2505" in str(err) and "--model devstral-small-latest" in str(err)
+    assert "DevstralConfig.model" in str(err) and len(stub.chat_requests) == 1
+
+
+def test_other_400_is_bad_request_with_reason(stub: StubServer) -> None:
+    stub.queue(Error(400, {"object": "error", "message": "max_tokens too large"}))
+    err = fail(make(stub))
+    assert err.kind == "bad_request" and "max_tokens too large" in str(err)
+
+
+def test_key_never_appears_in_errors_or_logs(
+    stub: StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # The key as the model id (echoed back by invalid_model) and a proxy that echoes headers.
+    stub.queue(
+        invalid_model(),
+        Error(400, {"message": "bad auth header {authorization}"}),
+        Error(500, "upstream said {authorization}"),
+    )
+    errors = [fail(make(stub, model=SECRET)), fail(make(stub)), fail(make(stub, max_retries=0))]
+    assert (
+        SECRET in str(stub.chat_requests[1].body) + stub.chat_requests[1].headers["authorization"]
+    )
+    for err in errors:
+        shown = str(err) + repr(err) + "".join(traceback.format_exception(err))
+        assert SECRET not in shown and len(str(err).splitlines()) == 1
+    assert [e.kind for e in errors] == ["bad_model", "bad_request", "server"]
+    assert SECRET not in caplog.text
+
+
+def test_cancel_mid_stream_closes_the_stream(stub: StubServer) -> None:
+    stub.queue(Text(" ".join(f"w{i}" for i in range(60)), delay_per_chunk=0.05))
+    backend = make(stub)
+    events, start = [], time.monotonic()
+    for event in backend.chat(USER):
+        events.append(event)
+        if isinstance(event, TextDelta):
+            backend.cancel()
+    assert events[-1] == Done("cancelled") and len(events) == 2
+    assert time.monotonic() - start < 1.0
+    deadline = time.monotonic() + 3
+    while stub.aborted == 0 and time.monotonic() < deadline:  # the server saw the close
+        time.sleep(0.05)
+    assert stub.aborted == 1
+
+
+def test_cancelled_token_sends_nothing(stub: StubServer) -> None:
+    token = CancelToken()
+    token.cancel()
+    assert list(make(stub).chat(USER, cancel=token)) == [Done("cancelled")]
+    assert stub.chat_requests == []
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
+    backend = MistralBackend(api_key=SECRET, server_url=f"http://127.0.0.1:{port}", max_retries=0)
+    err = fail(backend)
+    assert err.kind == "connection" and err.retryable
+
+
+def test_fragmented_tool_deltas_are_bad_response(stub: StubServer) -> None:
+    """The SDK cannot read name-less fragments (why vLLM/llama.cpp use openai_compat)."""
+    stub.queue(Tools([("read_cell", '{"index": 3}')], fragmented=True))
+    err = fail(make(stub), tools=TOOLS)
+    assert err.kind == "bad_response" and "openai_compat" in str(err)
+
+
+def test_count_tokens_and_close(stub: StubServer) -> None:
+    backend = make(stub)
+    assert backend.count_tokens("x" * 35) == 11 and backend.capabilities.native_tools
+    assert not backend.capabilities.local and not backend.capabilities.cheap_samples
+    backend.close()

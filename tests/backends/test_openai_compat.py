@@ -1,0 +1,276 @@
+"""OpenAICompatBackend through the real openai client: the stub server, then llama.cpp's."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from conftest import SECRET
+from stub_server import (
+    Delay,
+    Error,
+    StubServer,
+    Text,
+    Tools,
+    rate_limited,
+    server_error,
+    unauthorized,
+)
+
+from jupyter_devstral.backends import create_backend
+from jupyter_devstral.backends.base import BackendError, Done, TextDelta, Usage, collect
+from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
+
+USER = [{"role": "user", "content": "hi"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "edit_cell",
+            "description": "Replace a cell's source",
+            "parameters": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "source": {"type": "string"}},
+            },
+        },
+    }
+]
+
+
+def make(stub: StubServer, **options: object) -> OpenAICompatBackend:
+    options.setdefault("api_key", SECRET)
+    return OpenAICompatBackend(base_url=stub.base_url, **options)  # type: ignore[arg-type]
+
+
+def fail(backend: OpenAICompatBackend, **chat: object) -> BackendError:
+    with pytest.raises(BackendError) as info:
+        collect(backend.chat(USER, **chat))  # type: ignore[arg-type]
+    return info.value
+
+
+def test_base_url_is_required() -> None:
+    with pytest.raises(BackendError, match="base_url") as info:
+        OpenAICompatBackend()
+    assert info.value.kind == "bad_request"
+
+
+def test_text_streams_model_from_models_list_and_usage(stub: StubServer) -> None:
+    stub.models = ["devstral-small-2507", "other"]
+    stub.queue(Text("hello there notebook"))
+    backend = OpenAICompatBackend(base_url=stub.url, api_key=SECRET)  # no /v1: appended
+    events = list(backend.chat(USER, seed=3))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "hello there notebook"
+    assert events[-2:] == [Usage(11, 7), Done("stop")]
+    body = stub.chat_requests[0].body
+    assert body["model"] == "devstral-small-2507" and body["seed"] == 3
+    assert body["stream_options"] == {"include_usage": True}
+    assert stub.chat_requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert backend.capabilities.context_window == 4096  # vLLM's max_model_len
+
+
+def test_default_key_is_none_or_env(stub: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub.queue(Text("a"), Text("b"))
+    collect(OpenAICompatBackend(base_url=stub.base_url, model="m").chat(USER))
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-123")
+    collect(create_backend("openai_compat", base_url=stub.base_url, model="m").chat(USER))
+    assert [r.headers["authorization"] for r in stub.chat_requests] == [
+        "Bearer none",
+        "Bearer env-key-123",
+    ]
+
+
+def test_fragmented_tool_call_deltas_are_accumulated(stub: StubServer) -> None:
+    source = 'print("a, b")\nx = {"k": [1, 2]}'
+    import json
+
+    stub.queue(
+        Tools(
+            [
+                ("edit_cell", json.dumps({"index": 2, "source": source})),
+                ("edit_cell", '{"index": 5, "source": ""}'),
+            ],
+            text="Fixing.",
+        )
+    )
+    text, calls, usage, finish = collect(make(stub).chat(USER, TOOLS, tool_choice="required"))
+    assert text == "Fixing." and finish == "tool_calls" and usage == Usage(20, 9)
+    assert [c.arguments for c in calls] == [
+        {"index": 2, "source": source},
+        {"index": 5, "source": ""},
+    ]
+    assert [c.id for c in calls] == ["call00000", "call00001"]
+    assert stub.chat_requests[0].body["tool_choice"] == "required"
+
+
+def test_malformed_tool_json_is_bad_response_naming_the_tool(stub: StubServer) -> None:
+    stub.queue(Tools([("edit_cell", '{"index": 2, "source": "x = ')]))
+    err = fail(make(stub), tools=TOOLS)
+    assert err.kind == "bad_response" and "'edit_cell'" in str(err)
+    assert len(str(err).splitlines()) == 1
+
+
+def test_extra_options_pass_and_foreign_hints_are_ignored(stub: StubServer) -> None:
+    stub.queue(Text("ok"))
+    hints = {"allowed_tools": ["edit_cell"], "fixed_arguments": {"edit_cell": {"index": 1}}}
+    collect(make(stub, model="m").chat(USER, TOOLS, top_p=0.5, extra_body={"top_k": 5}, **hints))
+    body = stub.chat_requests[0].body
+    assert body["top_p"] == 0.5 and body["top_k"] == 5
+    assert "allowed_tools" not in body and "fixed_arguments" not in body
+
+
+def test_history_arguments_become_json_strings(stub: StubServer) -> None:
+    stub.queue(Text("ok"))
+    history = USER + [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "edit_cell", "arguments": {"index": 1, "source": "y"}},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "abcDEF123", "name": "edit_cell", "content": "ok"},
+    ]
+    collect(make(stub).chat(history, TOOLS))
+    sent = stub.chat_requests[0].body["messages"]
+    assert sent[1]["tool_calls"][0]["function"]["arguments"] == '{"index": 1, "source": "y"}'
+    assert sent[2]["tool_call_id"] == "abcDEF123" and sent[2]["name"] == "edit_cell"
+
+
+def test_stream_options_rejected_falls_back(stub: StubServer) -> None:
+    stub.queue(
+        Error(
+            400, {"error": {"message": "Unrecognized request argument supplied: stream_options"}}
+        ),
+        Text("ok there"),
+    )
+    backend = make(stub)
+    text, _, usage, _ = collect(backend.chat(USER))
+    assert text == "ok there" and usage == Usage(11, 7)  # usage rode on the last chunk
+    assert "stream_options" not in stub.chat_requests[1].body
+
+
+def test_401_is_auth(stub: StubServer) -> None:
+    stub.queue(unauthorized())
+    err = fail(make(stub, model="m"))
+    assert (err.kind, err.status_code) == ("auth", 401) and "OPENAI_API_KEY" in str(err)
+    assert len(stub.chat_requests) == 1
+
+
+def test_429_honours_retry_after_then_succeeds(stub: StubServer) -> None:
+    stub.queue(rate_limited("1"), Text("ok"))
+    start = time.monotonic()
+    assert collect(make(stub, model="m").chat(USER))[0] == "ok"
+    assert len(stub.chat_requests) == 2 and time.monotonic() - start >= 0.9
+
+
+def test_500_is_retried_then_succeeds(stub: StubServer) -> None:
+    stub.queue(server_error(500), Text("ok"))
+    assert collect(make(stub, model="m").chat(USER))[0] == "ok"
+    assert len(stub.chat_requests) == 2
+
+
+def test_retries_are_counted(stub: StubServer) -> None:
+    stub.queue(*[rate_limited("0.05")] * 5)
+    err = fail(make(stub, model="m", max_retries=2))
+    assert (err.kind, err.retryable) == ("rate_limit", True)
+    assert len(stub.chat_requests) == 3
+
+
+def test_timeout_before_headers(stub: StubServer) -> None:
+    stub.queue(Delay(3, Text("late")))
+    start = time.monotonic()
+    err = fail(make(stub, model="m", timeout=0.5, max_retries=0))
+    assert err.kind == "timeout" and time.monotonic() - start < 2
+
+
+def test_stall_mid_stream_is_timeout(stub: StubServer) -> None:
+    stub.queue(Text("one two three", delay_per_chunk=3))
+    backend = make(stub, model="m", timeout=0.5, max_retries=0)
+    events = []
+    with pytest.raises(BackendError) as info:
+        for event in backend.chat(USER):
+            events.append(event)
+    assert info.value.kind == "timeout"
+    assert events == []  # the role-only first delta carries no text
+
+
+def test_unknown_model_is_bad_model(stub: StubServer) -> None:
+    stub.queue(
+        Error(
+            404,
+            {
+                "object": "error",
+                "message": "The model `{model}` does not exist.",
+                "type": "NotFoundError",
+                "code": 404,
+            },
+        )
+    )
+    err = fail(make(stub, model="devstral-typo"))
+    assert err.kind == "bad_model" and "devstral-typo" in str(err)
+
+
+def test_connection_refused() -> None:
+    err = fail(OpenAICompatBackend(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0))
+    assert err.kind == "connection" and "127.0.0.1:9" in str(err)
+
+
+def test_key_never_appears_in_errors_or_logs(
+    stub: StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    stub.queue(
+        Error(404, {"message": "model {model} does not exist"}),
+        Error(400, {"message": "bad header {authorization}"}),
+        Error(500, "upstream said {authorization}"),
+    )
+    errors = [
+        fail(make(stub, model=SECRET)),
+        fail(make(stub, model="m")),
+        fail(make(stub, model="m", max_retries=0)),
+    ]
+    for err in errors:
+        shown = str(err) + repr(err) + "".join(traceback.format_exception(err))
+        assert SECRET not in shown and len(str(err).splitlines()) == 1
+    assert [e.kind for e in errors] == ["bad_model", "bad_request", "server"]
+    assert SECRET not in caplog.text
+
+
+def test_cancel_mid_stream_closes_the_stream(stub: StubServer) -> None:
+    stub.queue(Text(" ".join(f"w{i}" for i in range(60)), delay_per_chunk=0.05))
+    backend = make(stub, model="m")
+    events, start = [], time.monotonic()
+    for event in backend.chat(USER):
+        events.append(event)
+        if isinstance(event, TextDelta):
+            backend.cancel()
+    assert events[-1] == Done("cancelled") and len(events) == 2
+    assert time.monotonic() - start < 1.0
+    deadline = time.monotonic() + 3
+    while stub.aborted == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stub.aborted == 1
+
+
+@pytest.mark.model
+def test_real_llama_cpp_server_streams_text_and_usage(llama_server: str) -> None:
+    backend = OpenAICompatBackend(base_url=llama_server, timeout=60, max_retries=0)
+    events = list(
+        backend.chat(
+            [{"role": "user", "content": "Say hello."}], temperature=0.0, max_tokens=12, seed=1
+        )
+    )
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    usage = [e for e in events if isinstance(e, Usage)]
+    assert len(deltas) >= 2 and "".join(d.text for d in deltas).strip()
+    assert len(usage) == 1 and usage[0].prompt_tokens > 0 and usage[0].completion_tokens > 0
+    assert events[-1] in (Done("stop"), Done("length"))
+    assert Path(backend.model).name == "SmolLM2-135M-Instruct.Q4_1.gguf"  # from GET /models
+    backend.close()

@@ -92,10 +92,13 @@ class FencedEdits:
 
 def extract_code(text: str, primed: bool = False) -> str | None:
     """The cell source in a reply: the first fenced block, or (after a primed fence) the text."""
-    if primed and "```" not in text:
+    if primed:
         body = text
+        if body.lstrip().startswith("```"):  # the model opened a second fence: skip that line
+            body = body.lstrip().partition("\n")[2]
+        body = body.split("```", 1)[0]
     else:
-        match = _FENCE.search(text if not primed else "```python\n" + text)
+        match = _FENCE.search(text)
         if match is None:
             return None
         body = match.group(1)

@@ -67,6 +67,10 @@ def write_atomic(nb: nbformat.NotebookNode, path: str) -> None:
             os.fsync(f.fileno())
         if os.path.exists(path):
             os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        else:  # mkstemp made it 0600: give a new file the mode open() would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -119,6 +123,8 @@ class FileNotebook(NotebookHome):
         if cell_type not in makers:
             raise NotebookError(f"cell_type must be code or markdown, not {cell_type!r}")
         cell = makers[cell_type](source)
+        if (self.nb.nbformat, self.nb.nbformat_minor) < (4, 5):
+            self._generated_ids.add(cell["id"])  # nbformat < 4.5 has no ids: dropped on write
         self.nb.cells.insert(max(0, min(index, len(self.nb.cells))), cell)
         return cell["id"]
 
@@ -145,9 +151,10 @@ class FileNotebook(NotebookHome):
     @property
     def sandboxed_trials(self) -> bool:  # type: ignore[override]
         if self._can_fork is None:
-            self._can_fork = bool(
+            self._can_fork = bool(  # binds no names in the user's namespace
                 self.kernel.call_json(
-                    "import json, sys; print(json.dumps(sys.modules['__devstral_sandbox'].can_fork()))"
+                    "print(__import__('json').dumps("
+                    "__import__('sys').modules['__devstral_sandbox'].can_fork()))"
                 )
             )
         return self._can_fork

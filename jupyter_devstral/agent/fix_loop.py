@@ -153,13 +153,14 @@ class FixLoop:
     def _ask(
         self, messages: list[dict], cell_id: str, iteration: int, sample: int
     ) -> tuple[str, list[ToolCall]]:
-        greedy = sample == 0 and iteration == 1
         options = self.format.request(cell_id)
+        options["max_tokens"] = min(options["max_tokens"], self._reply_tokens)
         tools = options.pop("tools")
         events = self.backend.chat(
             messages,
             tools,
-            temperature=0.0 if greedy else 0.8,
+            # the first sample of each round is the model's best guess; the others explore
+            temperature=0.0 if sample == 0 else min(1.2, 0.6 + 0.15 * sample),
             seed=1000 * iteration + sample,
             cancel=self.cancel,
             **options,
@@ -221,6 +222,8 @@ class FixLoop:
                 return
             error = run.error
         assert error is not None
+        # a fix is rarely much longer than the cell: cap replies so a rambling sample is cheap
+        self._reply_tokens = 4 * self.backend.count_tokens(original) + 160
         self._status("building context")
         variables = self.variables(original)
         context = build_fix_context(
@@ -236,7 +239,7 @@ class FixLoop:
             {"role": "user", "content": context + self.format.instruction(cell_id)},
         ]
         seen = {error.key}
-        tried = {original}
+        tried = {original.strip()}
         for iteration in range(1, self.max_iterations + 1):
             result.iterations = iteration
             self.emit(
@@ -245,7 +248,10 @@ class FixLoop:
             self._status(f"attempt {iteration}/{self.max_iterations}")
             failures: list[tuple[str, ToolCall, RunResult]] = []
             fallback: tuple[str, ToolCall, str] | None = None
-            for sample in range(self.samples):
+            draws = 0
+            for sample in range(2 * self.samples):  # duplicates don't count as candidates
+                if draws >= self.samples:
+                    break
                 if self.cancel.cancelled:
                     result.reason = "cancelled"
                     return
@@ -263,9 +269,10 @@ class FixLoop:
                 if edit is None:
                     continue
                 source = edit.arguments["source"]
-                if source in tried:
+                if source.strip() in tried:
                     continue
-                tried.add(source)
+                tried.add(source.strip())
+                draws += 1
                 self.emit(
                     AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
                 )

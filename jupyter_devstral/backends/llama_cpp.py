@@ -153,6 +153,8 @@ class LlamaCppBackend(Backend):
         self.load()
         messages = [dict(m) for m in messages]
         for message in messages:  # templates want arguments as objects, not JSON text
+            if message.get("tool_calls"):  # copies: the caller's history keeps JSON strings
+                message["tool_calls"] = [dict(call) for call in message["tool_calls"]]
             for call in message.get("tool_calls") or []:
                 fn = call.get("function", {})
                 if isinstance(fn.get("arguments"), str):
@@ -223,7 +225,7 @@ class LlamaCppBackend(Backend):
                 max_tokens=max_tokens,
                 temperature=request.temperature,
                 seed=request.seed if request.seed is not None else self.seed,
-                stop=[self.eos] if self.eos else None,
+                stop=[s for s in [self.eos, *(request.extra.get("stop") or [])] if s] or None,
                 grammar=grammar,
                 stream=True,
             )
@@ -236,7 +238,8 @@ class LlamaCppBackend(Backend):
                         break
                     choice = chunk["choices"][0]
                     text += choice["text"]
-                    completion += 1
+                    if choice["text"] or not choice.get("finish_reason"):
+                        completion += 1  # not the closing chunk, which carries no token
                     if choice.get("finish_reason"):
                         reason = choice["finish_reason"]
                     if grammar_tools is None:  # stream visible text, hold back a marker prefix

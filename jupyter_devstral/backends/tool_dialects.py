@@ -147,7 +147,11 @@ def tools_system_text(tools: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-_MISTRAL_ARGS = re.compile(r"\[TOOL_CALLS\]\s*([A-Za-z0-9_.-]+)\s*\[ARGS\]")
+#: ``[TOOL_CALLS]name[ARGS]``, or ``[TOOL_CALLS]name[CALL_ID]id[ARGS]`` as v7+ templates render
+#: calls in the history (a model may copy that layout)
+_MISTRAL_ARGS = re.compile(
+    r"\[TOOL_CALLS\]\s*([A-Za-z0-9_.-]+)\s*(?:\[CALL_ID\]\s*[A-Za-z0-9_-]*\s*)?\[ARGS\]"
+)
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 _FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
 
@@ -218,7 +222,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
         return head.strip(), calls
     for match in _FENCED.finditer(text):
         try:
-            call = _as_call(json.loads(match.group(1)))
+            call = _as_call(json.loads(match.group(1), strict=False))  # raw newlines too
         except ValueError:
             continue
         if call:

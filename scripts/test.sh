@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's test command (README names it; .ci/run runs it): ruff, then pytest.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -k llama -x     # extra arguments go to pytest
+#
+# Uses .venv/bin/python when there is one, else $PYTHON, else python3. Writes
+# artifacts/junit.xml. Exits with pytest's status (or 1 when only ruff failed); the last line
+# printed is pytest's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${PYTHON:-}" ]; then
+  py=$PYTHON
+elif [ -x .venv/bin/python ]; then
+  py=.venv/bin/python
+else
+  py=python3
+fi
+
+mkdir -p artifacts
+lint=0
+echo "== ruff check"
+"$py" -m ruff check . || lint=$?
+if [ "$lint" -ne 0 ]; then
+  echo "ruff check failed (exit $lint); running the tests anyway"
+fi
+
+echo "== pytest"
+status=0
+"$py" -m pytest -p no:cacheprovider --timeout="${PYTEST_TIMEOUT:-300}" -q -rs \
+  --junitxml=artifacts/junit.xml "$@" || status=$?
+if [ "$status" -eq 0 ] && [ "$lint" -ne 0 ]; then
+  status=1
+fi
+exit "$status"

@@ -1,0 +1,221 @@
+"""The file home: reading notebooks (every way one can be broken), old notebooks without cell
+ids, atomic writes (mode, failures, SIGKILL mid-write), and cell edits by id."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import signal
+import stat
+import time
+
+import nbformat
+import pytest
+
+from jupyter_devstral.agent.file_home import FileNotebook, read_notebook, write_atomic
+from jupyter_devstral.agent.notebook import NotebookError
+
+
+# -- reading -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "no such file"),
+        (b"this is not json", "not a valid notebook"),
+        (b"", "not a valid notebook"),
+        (b"[1, 2, 3]", "not a valid notebook"),
+        (
+            json.dumps(
+                {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"x": 1}]}
+            ).encode(),
+            "fails validation",
+        ),
+        (bytes(range(256)) * 4, "cannot read"),  # binary garbage: not UTF-8
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "cannot read"),
+    ],
+    ids=["missing", "not-json", "empty", "json-list", "invalid", "binary", "png"],
+)
+def test_read_notebook_errors_are_one_line(tmp_path, content, words):
+    path = tmp_path / "nb.ipynb"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(NotebookError) as info:
+        read_notebook(str(path))
+    message = str(info.value)
+    assert words in message and str(path) in message
+    assert "\n" not in message
+
+
+def test_read_notebook_on_a_folder(tmp_path):
+    with pytest.raises(NotebookError) as info:
+        read_notebook(str(tmp_path))
+    assert "cannot read" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_read_notebook_ok(tmp_path, write_notebook):
+    path = write_notebook(tmp_path / "ok.ipynb", ["x = 1", ("markdown", "# title")])
+    nb = read_notebook(str(path))
+    assert [c.cell_type for c in nb.cells] == ["code", "markdown"]
+
+
+# -- notebooks without ids (nbformat 4.4) --------------------------------------------------------
+def test_old_notebook_gets_ids_in_memory_and_none_on_disk(tmp_path, write_notebook):
+    path = write_notebook(tmp_path / "old.ipynb", ["a = 1", "b = 2", ("markdown", "m")], minor=4)
+    nb = read_notebook(str(path))
+    assert all("id" not in c for c in nb.cells)
+    home = FileNotebook(nb)
+    ids = [c.id for c in home.cells()]
+    assert len(set(ids)) == 3 and all(ids)
+    home.replace_source(ids[1], "b = 3")
+    new = home.insert_cell(0, "import math")
+    home.delete_cell(ids[2])
+    out = home.to_notebook()
+    assert [c.source for c in out.cells] == ["import math", "a = 1", "b = 3"]
+    assert all("id" not in c for c in out.cells), new
+    write_atomic(out, str(path))
+    again = read_notebook(str(path))  # validates
+    assert (again.nbformat, again.nbformat_minor) == (4, 4)
+    assert [c.source for c in again.cells] == ["import math", "a = 1", "b = 3"]
+
+
+def test_new_notebook_keeps_its_ids(make_notebook):
+    nb = make_notebook(["a = 1"])
+    home = FileNotebook(nb)
+    new = home.insert_cell(1, "b = 2")
+    out = home.to_notebook()
+    assert [c.id for c in out.cells] == [nb.cells[0].id, new]
+    nbformat.validate(out)
+    out.cells[0].source = "changed"
+    assert home.cell(nb.cells[0].id).source == "a = 1"  # a copy
+
+
+# -- cell edits by id ----------------------------------------------------------------------------
+def test_insert_delete_replace_by_id(make_notebook):
+    home = FileNotebook(make_notebook(["a = 1", "b = 2"]))
+    first, second = (c.id for c in home.cells())
+    md = home.insert_cell(1, "# notes", "markdown")
+    end = home.insert_cell(99, "c = 3")  # past the end: appended
+    start = home.insert_cell(-5, "import os")  # before the start: first
+    assert [c.id for c in home.cells()] == [start, first, md, second, end]
+    assert [c.index for c in home.cells()] == [0, 1, 2, 3, 4]
+    assert home.cell(md).cell_type == "markdown"
+    home.replace_source(second, "b = 20")
+    assert home.cell(second).source == "b = 20"
+    home.delete_cell(first)
+    assert [c.id for c in home.cells()] == [start, md, second, end]
+    nbformat.validate(home.to_notebook())
+
+
+def test_bad_ids_and_types_are_notebook_errors(make_notebook):
+    home = FileNotebook(make_notebook(["a = 1", ("markdown", "text")]))
+    md = home.cells()[1].id
+    for action in (
+        lambda: home.cell("nope"),
+        lambda: home.replace_source("nope", "x"),
+        lambda: home.delete_cell("nope"),
+        lambda: home.insert_cell(0, "x", "raw"),
+        lambda: home.run_cell(md),  # markdown: refused before any kernel starts
+    ):
+        with pytest.raises(NotebookError) as info:
+            action()
+        assert "\n" not in str(info.value)
+    assert home._kernel is None
+
+
+# -- atomic writes -------------------------------------------------------------------------------
+def temp_files(folder):
+    return glob.glob(os.path.join(folder, ".devstral-*"))
+
+
+def test_write_atomic_validates_first(tmp_path, make_notebook):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["a = 1"]), str(path))
+    before = path.read_bytes()
+    bad = make_notebook(["b = 2"])
+    bad.cells[0]["cell_type"] = "bogus"
+    with pytest.raises(nbformat.ValidationError):
+        write_atomic(bad, str(path))
+    assert path.read_bytes() == before and not temp_files(tmp_path)
+
+
+def test_write_atomic_preserves_mode(tmp_path, make_notebook):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["a = 1"]), str(path))
+    os.chmod(path, 0o640)
+    write_atomic(make_notebook(["a = 2"]), str(path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert read_notebook(str(path)).cells[0].source == "a = 2"
+
+
+def test_write_atomic_new_file_gets_the_usual_mode(tmp_path, make_notebook):
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "new.ipynb"
+        write_atomic(make_notebook(["a = 1"]), str(path))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_write_atomic_failure_leaves_no_temp_and_the_target_intact(
+    tmp_path, make_notebook, monkeypatch
+):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["a = 1"]), str(path))
+    before = path.read_bytes()
+
+    def half_write(nb, f, **kw):
+        f.write('{"cells": [')
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nbformat, "write", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(make_notebook(["a = 2"]), str(path))
+    assert path.read_bytes() == before
+    assert not temp_files(tmp_path)
+
+
+def test_sigkill_mid_write_never_truncates_the_target(tmp_path):
+    """A writer killed at random moments (often between the temp file and the rename) leaves
+    either the old or the new notebook, whole, never a prefix of one."""
+    big = "y" * 20_000
+    cells = [
+        nbformat.v4.new_code_cell(
+            f"x{i} = {i}", outputs=[nbformat.v4.new_output("stream", name="stdout", text=big)]
+        )
+        for i in range(100)
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    target = str(tmp_path / "big.ipynb")
+    write_atomic(nb, target)
+    rng = random.Random(7)
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:  # the writer: loop until killed
+            try:
+                while True:
+                    write_atomic(nb, target)
+            finally:
+                os._exit(1)
+        time.sleep(rng.uniform(0.03, 0.2))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        again = nbformat.read(target, as_version=4)  # whole, parseable
+        assert len(again.cells) == 100
+        for leftover in temp_files(tmp_path):  # a killed writer cannot clean up after itself
+            os.unlink(leftover)
+
+
+# -- running cells -------------------------------------------------------------------------------
+def test_run_until_and_run_cell(home_factory):
+    home = home_factory(["a = 1", "1 / 0", ("markdown", "m"), "b = a + 1", "print(b)"], run=False)
+    ids = [c.id for c in home.cells()]
+    errors = home.run_until(ids[4])
+    assert [(cell_id, err.ename) for cell_id, err in errors] == [(ids[1], "ZeroDivisionError")]
+    assert all(c.outputs == [] for c in home.cells())  # run_until stores nothing
+    result = home.run_cell(ids[4])
+    assert result.ok and home.cell(ids[4]).outputs[0]["text"] == "2\n"
+    assert home.cell(ids[4]).execution_count == result.execution_count
+    nbformat.validate(home.to_notebook())

@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         default=120,
         help="seconds a cell may run before it is interrupted (default 120)",
     )
+    fix.add_argument(
+        "--edit-format",
+        choices=["auto", "tools", "fenced"],
+        default="auto",
+        help="how the model returns its edit: tool calls, or a ```python block (default: "
+        "tools for native tool-calling backends, fenced for local models)",
+    )
     fix.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     fix.add_argument("--json", action="store_true", help="print one JSON result on stdout")
     fix.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -162,6 +169,7 @@ def run_fix(args: argparse.Namespace) -> int:
             samples=args.samples,
             run_timeout=args.timeout,
             on_event=say.event,
+            edit_format_name=args.edit_format,
         )
         result = loop.fix(cell_id)
     except BackendError as exc:

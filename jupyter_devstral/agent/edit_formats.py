@@ -20,6 +20,11 @@ from ..backends.base import ToolCall, new_tool_call_id
 from .prompts import FIX_SYSTEM, FIX_SYSTEM_FENCED, fix_instruction, fix_instruction_fenced
 from .tools import FIX_TOOLS, assistant_message, tool_message
 
+#: the context's own section and cell headers (see context.py), never part of a real fix
+_HEADER = re.compile(
+    r"^#+\s*(cell \d+ \[id: [^\]]*\].*|Failing cell|Earlier cells.*|Error|Its other output"
+    r"|Variables in the kernel|outputs?:)\s*$"
+)
 _FENCE = re.compile(r"```[ \t]*(?:python|py|ipython|python3)?[ \t]*\n(.*?)(?:```|$)", re.S)
 
 
@@ -102,6 +107,8 @@ def extract_code(text: str, primed: bool = False) -> str | None:
         if match is None:
             return None
         body = match.group(1)
+    # small models echo the context's own headers ("# cell 3 [id: ...]", "# Failing cell")
+    body = "\n".join(line for line in body.split("\n") if not _HEADER.match(line))
     body = body.strip("\n")
     return body if body.strip() else None
 

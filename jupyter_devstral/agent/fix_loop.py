@@ -15,6 +15,7 @@ import ast
 import difflib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,7 @@ def defined_names(source: str) -> set[str]:
         found = set(re.findall(r"^([A-Za-z_]\w*)\s*(?:\[.*\])?\s*[-+*/]?=(?!=)", source, re.M))
         return found | set(re.findall(r"^\s*(?:def|class)\s+([A-Za-z_]\w*)", source, re.M))
     names: set[str] = set()
-    for node in tree.body:
+    for node in _statements(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         targets = (
@@ -103,6 +104,15 @@ def defined_names(source: str) -> set[str]:
         for target in targets:
             names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return names
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The cell's statements, and those nested in if/for/while/with/try (not in def/class)."""
+    for node in body:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for child in ("body", "orelse", "finalbody", "handlers"):
+                yield from _statements(getattr(node, child, None) or [])
 
 
 def intent_problem(original: str, candidate: str) -> str | None:
@@ -148,7 +158,7 @@ class FixLoop:
         self.emit(AgentEvent("status", {"text": text}))
 
     def variables(self, source: str, max_chars: int = 1500) -> str:
-        return self.home.kernel_eval(VARIABLES_CALL.format(source=source, max_chars=max_chars))
+        return self.home.variable_summary(source, max_chars)
 
     def _ask(
         self, messages: list[dict], cell_id: str, iteration: int, sample: int
@@ -238,7 +248,8 @@ class FixLoop:
             {"role": "system", "content": self.format.system},
             {"role": "user", "content": context + self.format.instruction(cell_id)},
         ]
-        seen = {error.key}
+        seen = {error.key}  # errors met so far
+        told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
         for iteration in range(1, self.max_iterations + 1):
             result.iterations = iteration
@@ -318,18 +329,24 @@ class FixLoop:
                 result.reason = "model_gave_up"
                 result.message = "not fixed: the model proposed no new edit of the cell"
                 return
+            # prefer a new error (progress); an error the model was already told about after
+            # its own edit, and repeats anyway, means it is stuck
             fresh = [f for f in failures if f[2].error and f[2].error.key not in seen]
-            if not fresh:
+            stale = [f for f in failures if f[2].error and f[2].error.key not in told]
+            if not fresh and not stale:
                 err = failures[0][2].error
                 result.reason = "repeated_error"
                 result.message = (
                     f"not fixed: the same error again ({err.one_line() if err else ''})"
                 )
                 return
-            text, edit, run = fresh[0]
+            text, edit, run = (fresh or stale)[0]
             assert run.error is not None
             seen.add(run.error.key)
+            told.add(run.error.key)
             feedback = describe_run(run)
+            if not fresh:
+                feedback = "Your edit did not fix the error. " + feedback
             extra = self.variables(edit.arguments["source"], 800)
             if extra.strip() and extra.strip() not in variables:
                 feedback += "\nLive variables the new source uses:\n" + extra.strip()

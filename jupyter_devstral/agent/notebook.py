@@ -110,3 +110,13 @@ class NotebookHome(ABC):
     def kernel_eval(self, code: str, timeout: float = 30) -> str:
         """Run helper code in the kernel silently and return what it printed ('' if unsupported)."""
         return ""
+
+    def variable_summary(self, source: str, max_chars: int = 1500) -> str:
+        """The live variables ``source`` uses, described for the model ('' if unknown).
+
+        The default calls the helper module shipped into the kernel through
+        :meth:`kernel_eval`; a home that lives in the kernel process calls it directly.
+        """
+        from .fix_loop import VARIABLES_CALL
+
+        return self.kernel_eval(VARIABLES_CALL.format(source=source, max_chars=max_chars))

@@ -163,7 +163,10 @@ class Backend(ABC):
         if tool_choice not in ("auto", "none", "required"):
             raise ValueError(f"tool_choice must be auto, none or required, not {tool_choice!r}")
         self._cancel = cancel or CancelToken()
-        request = ChatRequest(messages, tools, tool_choice, temperature, max_tokens, seed, extra)
+        # a copy of the list: callers append to their conversation after the call
+        request = ChatRequest(
+            list(messages), tools, tool_choice, temperature, max_tokens, seed, extra
+        )
         return self.stream(request, self._cancel)
 
     def cancel(self) -> None:

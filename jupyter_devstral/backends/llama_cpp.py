@@ -81,7 +81,8 @@ class LlamaCppBackend(Backend):
         self.n_ctx, self.n_threads, self.n_gpu_layers = n_ctx, n_threads, n_gpu_layers
         self.seed, self.verbose, self.on_progress = seed, verbose, on_progress
         self.capabilities = Capabilities(
-            native_tools=True, local=True, cheap_samples=True, context_window=n_ctx
+            # tool calls are emulated (rendered template, grammar, parser), not native
+            native_tools=False, local=True, cheap_samples=True, context_window=n_ctx
         )
         self._llm: Any = None
         self._lock = threading.Lock()

@@ -21,7 +21,9 @@ import pytest
 from jupyter_devstral.agent.file_home import FileNotebook, install_helpers_code
 from jupyter_devstral.agent.kernel import KernelSession
 
-QWEN_DEFAULT = Path(__file__).resolve().parents[1] / ".models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+QWEN_DEFAULT = (
+    Path(__file__).resolve().parents[1] / ".models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+)
 
 Cell = str | tuple[str, str]  # "source" (code) or ("markdown" | "code", source)
 
@@ -37,8 +39,14 @@ def find_smollm2() -> Path | None:
 
 
 def find_qwen() -> Path | None:
-    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M: env DEVSTRAL_TEST_QWEN, else .models/ in the repo."""
-    path = Path(os.environ.get("DEVSTRAL_TEST_QWEN") or QWEN_DEFAULT).expanduser()
+    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M: env DEVSTRAL_TEST_QWEN, else where
+    scripts/fetch_test_models.py puts it ($DEVSTRAL_MODELS_DIR, else .models/ in the repo)."""
+    if os.environ.get("DEVSTRAL_TEST_QWEN"):
+        path = Path(os.environ["DEVSTRAL_TEST_QWEN"]).expanduser()
+    elif os.environ.get("DEVSTRAL_MODELS_DIR"):
+        path = Path(os.environ["DEVSTRAL_MODELS_DIR"]).expanduser() / QWEN_DEFAULT.name
+    else:
+        path = QWEN_DEFAULT
     return path if path.is_file() else None
 
 
@@ -54,7 +62,9 @@ def smollm2_path() -> Path:
 def qwen_path() -> Path:
     path = find_qwen()
     if path is None:
-        pytest.skip(f"Qwen2.5-Coder-0.5B GGUF missing (set DEVSTRAL_TEST_QWEN; default {QWEN_DEFAULT})")
+        pytest.skip(
+            f"Qwen2.5-Coder-0.5B GGUF missing (set DEVSTRAL_TEST_QWEN; default {QWEN_DEFAULT})"
+        )
     return path
 
 
@@ -70,12 +80,17 @@ def make_nb(cells: list[Cell], *, minor: int = 5) -> nbformat.NotebookNode:
         node = (nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell)(
             source
         )
-        if minor < 5:
-            del node["id"]
         nodes.append(node)
     nb = nbformat.v4.new_notebook(cells=nodes)
     nb.nbformat_minor = minor
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if minor < 5:  # (new_notebook validates as 4.5 and would put ids back)
+        for node in nb.cells:
+            del node["id"]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 

@@ -28,7 +28,21 @@ from jupyter_devstral.agent.notebook import NotebookError
         (b"[1, 2, 3]", "not a valid notebook"),
         (
             json.dumps(
-                {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"x": 1}]}
+                {
+                    "nbformat": 4,
+                    "nbformat_minor": 5,
+                    "metadata": {},
+                    "cells": [
+                        {
+                            "cell_type": "code",
+                            "id": "c1",
+                            "metadata": {},
+                            "source": "x",
+                            "outputs": [],
+                            "execution_count": "not a number",
+                        }
+                    ],
+                }
             ).encode(),
             "fails validation",
         ),

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from jupyter_devstral.agent import sandbox
-from jupyter_devstral.agent.fix_loop import VARIABLES_CALL
 
 pytestmark = pytest.mark.skipif(not sandbox.can_fork(), reason="needs fork()")
 
@@ -111,7 +110,7 @@ def test_helpers_add_no_names_to_the_user_namespace(home, shared_kernel, user_na
     """install_helpers_code puts the helpers in sys.modules only; trials and the variable
     summary must not bind anything in the user's namespace either."""
     home.try_source(target(home), "z = 1\nimport json", timeout=10)
-    summary = home.kernel_eval(VARIABLES_CALL.format(source="print(d['b'])", max_chars=500))
+    summary = home.variable_summary("print(d['b'])", 500)
     assert "d" in summary
     new = user_namespace(shared_kernel) - shared_kernel.baseline_names
     assert new == {"d", "lst", "double"}

@@ -1,0 +1,246 @@
+"""The fix loop with a scripted model and a real kernel: what the model is shown, how it
+iterates, every way it stops, and that failed candidates never touch the user's state."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_devstral.agent.fix_loop import FixLoop, defined_names, intent_problem
+from jupyter_devstral.agent.tools import FIX_TOOLS
+from jupyter_devstral.backends.base import BackendError, CancelToken
+from jupyter_devstral.backends.scripted import ScriptedBackend
+
+SETUP = "config = {'alpha': 1, 'beta': 2}"
+BROKEN = "total = config['alpah'] + 1\nprint(total)"
+FIXED = "total = config['alpha'] + 1\nprint(total)"
+
+
+@pytest.fixture
+def home(home_factory):
+    return home_factory([SETUP, ("markdown", "# Sum"), BROKEN])
+
+
+def target(home):
+    return home.nb.cells[2]["id"]
+
+
+def kernel_value(home, expr):
+    return home.kernel.call_json(f"print(__import__('json').dumps({expr}))")
+
+
+def reply(fmt, source, cell_id):
+    """A model reply proposing ``source`` in edit format ``fmt``."""
+    if fmt == "fenced":  # the reply continues the primed "```python\n"
+        return source + "\n```"
+    return {"name": "edit_cell", "arguments": {"cell_id": cell_id, "source": source}}
+
+
+def run(home, replies, fmt="tools", **kw):
+    backend = ScriptedBackend(replies)
+    events = []
+    loop = FixLoop(backend, home, edit_format_name=fmt, on_event=events.append, **kw)
+    result = loop.fix(target(home))
+    return result, backend, events
+
+
+@pytest.mark.parametrize("fmt", ["fenced", "tools"])
+def test_fixes_in_one_iteration(home, fmt):
+    cell_id = target(home)
+
+    def model(request):
+        prompt = request.messages[-1]["content"]
+        assert request.messages[0]["role"] == "system"
+        assert "KeyError" in prompt and "'alpah'" in prompt  # the error
+        assert "## Variables in the kernel" in prompt and "alpha" in prompt.split("## Var")[1]
+        assert SETUP in prompt  # the earlier cell
+        assert BROKEN in prompt and cell_id in prompt
+        if fmt == "tools":
+            assert request.tools == FIX_TOOLS and request.tool_choice == "required"
+            assert request.extra["fixed_arguments"] == {"edit_cell": {"cell_id": cell_id}}
+        else:
+            assert request.tools is None
+            assert request.extra["assistant_prefix"] == "```python\n"
+            assert request.extra["stop"] == ["```"]
+        return reply(fmt, FIXED, cell_id)
+
+    result, backend, events = run(home, [model], fmt)
+    assert (result.fixed, result.reason, result.iterations) == (True, "fixed", 1)
+    assert result.message == "fixed after 1 attempt"
+    assert result.final == FIXED and home.cell(cell_id).source == FIXED
+    assert home.cell(cell_id).outputs[0]["text"] == "2\n"  # ran for real, outputs stored
+    assert kernel_value(home, "total") == 2
+    assert "-total = config['alpah'] + 1\n+total = config['alpha'] + 1\n" in result.diff()
+    assert result.usage["calls"] == 1 and result.notes == []
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "stopped" and events[-1].data == {
+        "reason": "fixed",
+        "message": "fixed after 1 attempt",
+        "fixed": True,
+    }
+    assert {"status", "attempt_start", "tool_call", "attempt", "usage"} <= set(kinds)
+
+
+@pytest.mark.parametrize("fmt", ["fenced", "tools"])
+def test_iterates_on_a_new_error_append_only(home, fmt):
+    cell_id = target(home)
+    first_try = "total = config['alpha'] + offset\nprint(total)"
+
+    def second(backend):
+        def model(request):
+            before = backend.requests[0].messages
+            assert request.messages[: len(before)] == before  # append-only: KV reuse
+            assert len(request.messages) == len(before) + 2
+            feedback = request.messages[-1]["content"]
+            assert "NameError" in feedback and "offset" in feedback
+            assert request.messages[-2]["role"] == "assistant"
+            return reply(fmt, FIXED, cell_id)
+
+        return model
+
+    backend = ScriptedBackend([reply(fmt, first_try, cell_id)])
+    backend.replies.append(second(backend))
+    events = []
+    result = FixLoop(backend, home, edit_format_name=fmt, on_event=events.append).fix(cell_id)
+    assert (result.fixed, result.iterations, len(backend.requests)) == (True, 2, 2)
+    assert [a.ok for a in result.attempts] == [False, True]
+    assert result.attempts[0].error == "NameError: name 'offset' is not defined"
+    if fmt == "tools":
+        assert backend.requests[1].messages[-1]["role"] == "tool"
+    assert any(e.kind == "tool_result" and "offset" in e.data["text"] for e in events)
+    assert events[-1].kind == "stopped"
+
+
+def test_echoed_context_header_is_not_written_into_the_cell(home):
+    """Small models copy the prompt's ``# cell N [id: X] ...`` header into their reply."""
+    header = f"# cell 2 [id: {target(home)}] (failed: KeyError: 'alpah')\n"
+    result, _, _ = run(home, [reply("fenced", header + FIXED, target(home))], "fenced")
+    assert result.fixed and result.final == FIXED
+
+
+def test_stops_on_the_same_error_again(home):
+    """The original error once more is fed back; repeated after that, the model is stuck."""
+    cell_id = target(home)
+    same = [reply("tools", f"total = config['alpah'] * {k}", cell_id) for k in (2, 3)]
+    result, backend, _ = run(home, same)
+    assert (result.fixed, result.reason) == (False, "repeated_error")
+    assert result.message == "not fixed: the same error again (KeyError: 'alpah')"
+    assert len(backend.requests) == 2 and result.iterations == 2
+    assert "Your edit did not fix the error." in backend.requests[1].messages[-1]["content"]
+    assert home.cell(cell_id).source == BROKEN
+
+
+def test_stops_after_max_iterations(home):
+    cell_id = target(home)
+    replies = [reply("tools", f"total = missing_{i}", cell_id) for i in range(3)]
+    result, backend, events = run(home, replies, max_iterations=2)
+    assert (result.fixed, result.reason, result.iterations) == (False, "max_iterations", 2)
+    assert result.message == (
+        "not fixed after 2 attempts (NameError: name 'missing_1' is not defined)"
+    )
+    assert len(backend.requests) == 2
+    assert result.final == BROKEN and home.cell(cell_id).source == BROKEN
+    assert events[-1].data["reason"] == "max_iterations"
+
+
+# A round draws up to 2 * samples replies: a reply with no new edit is not a candidate.
+def test_model_gave_up_without_an_edit(home):
+    result, backend, _ = run(home, ["Sorry, I cannot fix this cell."] * 2)
+    assert (result.fixed, result.reason) == (False, "model_gave_up")
+    assert result.message == "not fixed: the model proposed no new edit of the cell"
+    assert result.attempts == [] and len(backend.requests) == 2
+
+
+def test_echoing_the_original_is_no_edit(home):
+    echo = reply("fenced", "\n" + BROKEN + "\n", target(home))  # whitespace aside, the same
+    result, backend, _ = run(home, [echo, echo], "fenced")
+    assert result.reason == "model_gave_up" and result.attempts == []
+
+
+def test_malformed_reply_counts_as_an_attempt(home):
+    bad = BackendError("malformed tool call: the [TOOL_CALLS] list", kind="bad_response")
+    result, _, _ = run(home, [bad, bad])
+    assert result.reason == "model_gave_up"
+    assert [a.error for a in result.attempts] == [str(bad)] * 2
+
+
+def test_backend_error_stops_with_its_one_line_message(home):
+    error = BackendError("invalid API key (check MISTRAL_API_KEY)\ntraceback...", kind="auth")
+    result, _, events = run(home, [error])
+    assert (result.fixed, result.reason) == (False, "backend_error")
+    assert result.message == "model error: invalid API key (check MISTRAL_API_KEY)"
+    assert events[-1].kind == "stopped" and events[-1].data["reason"] == "backend_error"
+
+
+def test_cancel_while_the_model_answers(home):
+    token = CancelToken()
+
+    def model(request):
+        token.cancel()  # the user presses stop while the model streams
+        return reply("tools", FIXED, target(home))
+
+    result, _, events = run(home, [model], cancel=token)
+    assert (result.fixed, result.reason, result.message) == (False, "cancelled", "cancelled")
+    assert home.cell(target(home)).source == BROKEN
+    assert events[-1].data["reason"] == "cancelled"
+
+
+def test_cancel_before_start_asks_nothing(home):
+    token = CancelToken()
+    token.cancel()
+    result, backend, _ = run(home, [reply("tools", FIXED, target(home))], cancel=token)
+    assert result.reason == "cancelled" and backend.requests == []
+
+
+def test_candidate_that_drops_a_name_is_not_a_fix(home):
+    cell_id = target(home)
+
+    def model(request):
+        feedback = request.messages[-1]["content"]
+        assert "not a fix: it no longer defines total" in feedback
+        return reply("tools", FIXED, cell_id)
+
+    result, _, _ = run(home, [reply("tools", "print(config['alpha'] + 1)", cell_id), model])
+    assert result.fixed and result.iterations == 2
+    assert result.attempts[0].ok is False
+    assert result.attempts[0].error == "it no longer defines total"
+
+
+def test_try_except_is_not_a_fix(home):
+    hidden = "try:\n    total = config['alpah'] + 1\nexcept KeyError:\n    total = 0\nprint(total)"
+    result, _, _ = run(home, [reply("tools", hidden, target(home))], max_iterations=1)
+    assert not result.fixed and result.reason == "max_iterations"
+    assert "hides the error with try/except" in result.attempts[0].error
+
+
+def test_failed_candidates_do_not_change_kernel_state(home):
+    cell_id = target(home)
+    mutating = "config['alpha'] = 100\nconfig['gamma'] = 3\ntotal = config['alpha'] + nope"
+    result, _, _ = run(home, [reply("tools", mutating, cell_id), reply("tools", FIXED, cell_id)])
+    assert result.fixed and result.notes == []
+    assert kernel_value(home, "[config, total]") == [{"alpha": 1, "beta": 2}, 2]
+
+
+def test_already_runs(home_factory):
+    home = home_factory([SETUP, ("markdown", "x"), "total = config['alpha']"])
+    result, backend, events = run(home, [])
+    assert (result.fixed, result.reason, result.message) == (True, "already_runs", "the cell runs")
+    assert backend.requests == [] and result.diff() == ""
+    assert [e.kind for e in events] == ["stopped"]
+
+
+def test_intent_rules():
+    assert defined_names("a = 1\nb, (c, d) = 1, (2, 3)\ndef f(): pass\nclass K: pass\nx += 1") == {
+        "a",
+        "b",
+        "c",
+        "d",
+        "f",
+        "K",
+        "x",
+    }
+    assert defined_names("a = 1\nb = (") == {"a", "b"}  # a syntax error: lexical fallback
+    assert intent_problem("a = f(1)\nb = a", "b = f(1)") == "it no longer defines a"
+    assert "try/except" in intent_problem(
+        "a = f()", "try:\n    a = f()\nexcept Exception:\n    a = 0"
+    )
+    assert intent_problem("a = f(1)", "import math\na = math.sqrt(1)") is None

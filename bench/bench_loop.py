@@ -58,11 +58,24 @@ def report(label: str, value: str) -> None:
     rows.append((label, value))
 
 
-def small_notebook() -> nbformat.NotebookNode:
+#: cells a typical analysis has before the failing one (for the "realistic" KV figure)
+ANALYSIS = [
+    "import numpy as np\nimport matplotlib\nmatplotlib.use('Agg')",
+    'def revenue(frame):\n    """Price times units, per row."""\n    return frame[\'price\'] * frame[\'units\']',
+    "sales['revenue'] = revenue(sales)\nsales.describe()",
+    "top = sales.sort_values('revenue', ascending=False).head(3)\ntop",
+    "monthly = pd.Series(np.linspace(100, 160, 12), index=pd.period_range('2024-01', periods=12, freq='M'))\nmonthly.pct_change().mean()",
+    "def summary(frame, column):\n    return {'mean': frame[column].mean(), 'max': frame[column].max(), 'n': len(frame)}\nsummary(sales, 'price')",
+]
+
+
+def small_notebook(realistic: bool = False) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
+    extra = [nbformat.v4.new_code_cell(source) for source in ANALYSIS] if realistic else []
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Sales by region"),
         nbformat.v4.new_code_cell(SETUP),
+        *extra,
         nbformat.v4.new_code_cell(FAILING),
     ]
     nb.metadata["kernelspec"] = {
@@ -188,9 +201,16 @@ def kv_reuse(model: Path, n_ctx: int) -> None:
 
     backend = LlamaCppBackend(str(model), n_ctx=n_ctx)
     backend.load()
-    home = FileNotebook(small_notebook())
+    for realistic in (False, True):
+        _kv_reuse_on(
+            backend, FileNotebook(small_notebook(realistic)), "9-cell" if realistic else "3-cell"
+        )
+    backend.close()
+
+
+def _kv_reuse_on(backend: Any, home: FileNotebook, size: str) -> None:
     try:
-        cell_id = home.nb.cells[2]["id"]
+        cell_id = home.nb.cells[-1]["id"]
         home.run_until(cell_id)
         for fmt in ("fenced", "tools"):
             loop = FixLoop(backend, home, max_iterations=2, samples=1, edit_format_name=fmt)
@@ -224,25 +244,25 @@ def kv_reuse(model: Path, n_ctx: int) -> None:
             second = loop.last_usage
             assert first is not None and second is not None
             share = (second.prompt_tokens - second.cached_tokens) / second.prompt_tokens
+            fmt_label = f"{fmt}, {size}"
             report(
-                f"[{fmt}] call 1",
+                f"[{fmt_label}] call 1",
                 f"{first.prompt_tokens} prompt tokens, {first.cached_tokens} cached, "
                 f"{first.completion_tokens} generated, {first_s:.1f} s",
             )
             report(
-                f"[{fmt}] call 2",
+                f"[{fmt_label}] call 2",
                 f"{second.prompt_tokens} prompt tokens, {second.cached_tokens} cached, "
                 f"{second.completion_tokens} generated, {second_s:.1f} s "
                 f"(candidate 1 {'ran' if run.ok else 'failed'})",
             )
             report(
-                f"[{fmt}] call 2 share re-evaluated",
+                f"[{fmt_label}] call 2 share re-evaluated",
                 f"{share:.1%} ({second.prompt_tokens - second.cached_tokens} of "
                 f"{second.prompt_tokens} tokens)",
             )
     finally:
         home.close()
-        backend.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,15 +11,13 @@ backend error, or on cancel, and always says why.
 
 from __future__ import annotations
 
-import ast
 import difflib
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
+from .candidates import clean_candidate, failure_rank, intent_problem
 from .context import build_fix_context
 from .edit_formats import edit_format
 from .events import AgentEvent, EventSink, ignore
@@ -81,48 +79,6 @@ class FixResult:
             "final": self.final,
             "diff": self.diff(),
         }
-
-
-def defined_names(source: str) -> set[str]:
-    """Names a cell binds (assignments, def, class; not imports: a typo'd import is a bug)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        found = set(re.findall(r"^([A-Za-z_]\w*)\s*(?:\[.*\])?\s*[-+*/]?=(?!=)", source, re.M))
-        return found | set(re.findall(r"^\s*(?:def|class)\s+([A-Za-z_]\w*)", source, re.M))
-    names: set[str] = set()
-    for node in _statements(tree.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, (ast.AugAssign, ast.AnnAssign))
-            else []
-        )
-        for target in targets:
-            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-    return names
-
-
-def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """The cell's statements, and those nested in if/for/while/with/try (not in def/class)."""
-    for node in body:
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for child in ("body", "orelse", "finalbody", "handlers"):
-                yield from _statements(getattr(node, child, None) or [])
-
-
-def intent_problem(original: str, candidate: str) -> str | None:
-    """Why a candidate that runs is still not a fix (None when it looks like one)."""
-    lost = defined_names(original) - defined_names(candidate)
-    if lost:
-        return f"it no longer defines {', '.join(sorted(lost))}"
-    if candidate.count("except") > original.count("except"):
-        return "it hides the error with try/except instead of fixing the cause"
-    return None
 
 
 class FixLoop:
@@ -251,6 +207,7 @@ class FixLoop:
         seen = {error.key}  # errors met so far
         told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
+        earlier = [c.source for c in self.home.cells() if c.id != cell_id and c.cell_type == "code"]
         for iteration in range(1, self.max_iterations + 1):
             result.iterations = iteration
             self.emit(
@@ -279,7 +236,8 @@ class FixLoop:
                 edit = self.format.edit(text, calls, cell_id)
                 if edit is None:
                     continue
-                source = edit.arguments["source"]
+                source = clean_candidate(edit.arguments["source"], original, earlier)
+                edit = ToolCall(edit.id, edit.name, dict(edit.arguments, source=source))
                 if source.strip() in tried:
                     continue
                 tried.add(source.strip())
@@ -333,21 +291,27 @@ class FixLoop:
             # its own edit, and repeats anyway, means it is stuck
             fresh = [f for f in failures if f[2].error and f[2].error.key not in seen]
             stale = [f for f in failures if f[2].error and f[2].error.key not in told]
-            if not fresh and not stale:
+            if not stale:
                 err = failures[0][2].error
                 result.reason = "repeated_error"
                 result.message = (
                     f"not fixed: the same error again ({err.one_line() if err else ''})"
                 )
                 return
-            text, edit, run = (fresh or stale)[0]
+            pool = sorted(stale, key=lambda f: (failure_rank(f[2].error, error), f not in fresh))
+            text, edit, run = pool[0]
             assert run.error is not None
+            repeated = run.error.key in seen
             seen.add(run.error.key)
             told.add(run.error.key)
             feedback = describe_run(run)
-            if not fresh:
+            if repeated:
                 feedback = "Your edit did not fix the error. " + feedback
-            extra = self.variables(edit.arguments["source"], 800)
+            extra = (
+                ""
+                if run.error.ename == "SyntaxError"
+                else self.variables(edit.arguments["source"], 800)
+            )
             if extra.strip() and extra.strip() not in variables:
                 feedback += "\nLive variables the new source uses:\n" + extra.strip()
             messages += self.format.turn(text, edit, feedback)

@@ -64,7 +64,8 @@ class KernelSession:
                 deadline = time.monotonic() + 10
                 continue
             if remaining <= 0:
-                raise KernelError("kernel did not answer an interrupt; it was restarted")
+                self.shutdown()  # a kernel stuck in C code: stop it; the next use starts anew
+                raise KernelError("the kernel did not answer an interrupt and was stopped")
             try:
                 msg = self.kc.get_iopub_msg(timeout=min(remaining, 1.0))
             except queue.Empty:

@@ -82,7 +82,10 @@ class LlamaCppBackend(Backend):
         self.seed, self.verbose, self.on_progress = seed, verbose, on_progress
         self.capabilities = Capabilities(
             # tool calls are emulated (rendered template, grammar, parser), not native
-            native_tools=False, local=True, cheap_samples=True, context_window=n_ctx
+            native_tools=False,
+            local=True,
+            cheap_samples=True,
+            context_window=n_ctx,
         )
         self._llm: Any = None
         self._lock = threading.Lock()
@@ -221,36 +224,31 @@ class LlamaCppBackend(Backend):
                 cached += 1
             max_tokens = min(request.max_tokens, self.n_ctx - len(tokens))
             grammar = self._grammar(grammar_tools) if grammar_tools else None
-            chunks = llm.create_completion(
-                tokens,
-                max_tokens=max_tokens,
-                temperature=request.temperature,
-                seed=request.seed if request.seed is not None else self.seed,
-                stop=[s for s in [self.eos, *(request.extra.get("stop") or [])] if s] or None,
-                grammar=grammar,
-                stream=True,
-            )
-            text, shown, completion, reason = "", 0, 0, "stop"
-            markers = self.dialect.markers
-            try:
-                for chunk in chunks:
-                    if cancel.cancelled:
-                        reason = "cancelled"
-                        break
-                    choice = chunk["choices"][0]
-                    text += choice["text"]
-                    if choice["text"] or not choice.get("finish_reason"):
-                        completion += 1  # not the closing chunk, which carries no token
-                    if choice.get("finish_reason"):
-                        reason = choice["finish_reason"]
-                    if grammar_tools is None:  # stream visible text, hold back a marker prefix
-                        cut = min((text.find(m) for m in markers if m in text), default=-1)
-                        end = cut if cut >= 0 else len(text) - held_back(text, markers)
-                        if end > shown:
-                            yield TextDelta(text[shown:end])
-                            shown = end
-            finally:
-                chunks.close()
+            stops = [s for s in request.extra.get("stop") or [] if s]
+            if self.eos:
+                stops.append(self.eos)
+            holdback = tuple(self.dialect.markers) if grammar_tools is None else ()
+            text, shown, completion, reason = "", 0, 0, "length"
+            for piece in self._tokens(llm, tokens, request, grammar, max_tokens):
+                if cancel.cancelled:
+                    reason = "cancelled"
+                    break
+                completion += 1
+                if piece is None:  # end of generation token
+                    reason = "stop"
+                    break
+                text += piece
+                hit = min((text.find(s) for s in stops if s in text), default=-1)
+                if hit >= 0:
+                    text, reason = text[:hit], "stop"
+                if grammar_tools is None:  # stream visible text, hold back a marker prefix
+                    cut = min((text.find(m) for m in holdback if m in text), default=-1)
+                    end = cut if cut >= 0 else len(text) - held_back(text, holdback + tuple(stops))
+                    if end > shown:
+                        yield TextDelta(text[shown:end])
+                        shown = end
+                if hit >= 0:
+                    break
         if reason == "cancelled":
             yield Usage(len(tokens), completion, cached)
             yield Done("cancelled")
@@ -272,6 +270,38 @@ class LlamaCppBackend(Backend):
         yield from calls
         yield Usage(len(tokens), completion, cached)
         yield Done("tool_calls" if calls else reason)
+
+    def _tokens(
+        self, llm: Any, tokens: list[int], request: ChatRequest, grammar: Any, max_tokens: int
+    ) -> Iterator[str | None]:
+        """Sampled tokens as text, control tokens included (``None`` for end of generation).
+
+        ``create_completion`` detokenizes without special tokens, which would erase Devstral's
+        ``[TOOL_CALLS]`` and ``[ARGS]`` from a free reply; this loop keeps them.
+        """
+        import codecs
+
+        import llama_cpp
+
+        llm.set_seed(request.seed if request.seed is not None else self.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        count = 0
+        for token in llm.generate(
+            tokens,
+            temp=request.temperature,
+            top_k=40,
+            top_p=0.95,
+            min_p=0.05,
+            repeat_penalty=1.0,
+            grammar=grammar,
+        ):
+            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                yield None
+                return
+            yield decoder.decode(llm.detokenize([token], special=True))
+            count += 1
+            if count >= max_tokens:
+                return
 
     def info(self) -> dict[str, Any]:
         return {

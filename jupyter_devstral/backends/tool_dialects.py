@@ -241,6 +241,8 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
 
 def held_back(text: str, markers: tuple[str, ...]) -> int:
     """How many trailing characters of streamed ``text`` might begin a tool-call marker."""
+    if not markers:
+        return 0
     for size in range(min(len(text), max(map(len, markers))), 0, -1):
         tail = text[-size:]
         if any(m.startswith(tail) for m in markers):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_devstral.agent.fix_loop import FixLoop, defined_names, intent_problem
+from jupyter_devstral.agent.candidates import defined_names, intent_problem
+from jupyter_devstral.agent.fix_loop import FixLoop
 from jupyter_devstral.agent.tools import FIX_TOOLS
 from jupyter_devstral.backends.base import BackendError, CancelToken
 from jupyter_devstral.backends.scripted import ScriptedBackend

@@ -84,13 +84,18 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                 yield from _statements(getattr(node, child, None) or [])
 
 
-def intent_problem(original: str, candidate: str) -> str | None:
+def intent_problem(original: str, candidate: str, error: ErrorInfo | None = None) -> str | None:
     """Why a candidate that runs is still not a fix (None when it looks like one)."""
     lost = defined_names(original) - defined_names(candidate)
     if lost:
         return f"it no longer defines {', '.join(sorted(lost))}"
     if candidate.count("except") > original.count("except"):
         return "it hides the error with try/except instead of fixing the cause"
+    if error is not None and error.ename == "KeyError" and len(error.evalue) > 2:
+        key = error.evalue  # the missing key's repr: asking again with .get() only hides it
+        variants = {key, key.replace("'", '"')} if key[0] in "'\"" else {key}
+        if any(v in candidate for v in variants):
+            return f"it still looks up the missing key {key} (.get() only hides the error)"
     return None
 
 

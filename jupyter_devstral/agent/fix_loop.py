@@ -246,7 +246,7 @@ class FixLoop:
                     AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
                 )
                 run = self.home.try_source(cell_id, source, self.run_timeout)
-                problem = intent_problem(original, source) if run.ok else None
+                problem = intent_problem(original, source, error) if run.ok else None
                 result.attempts.append(
                     Attempt(
                         iteration,

@@ -52,3 +52,10 @@ def test_failure_rank_prefers_progress_over_repeats_over_mangled_code():
     ranks = [failure_rank(e, original) for e in (new, original, mangled)]
     assert ranks == sorted(ranks) and len(set(ranks)) == 3
     assert failure_rank(mangled, ErrorInfo("SyntaxError", "x")) == 0
+
+
+def test_a_get_of_the_missing_key_is_not_a_fix():
+    error = ErrorInfo("KeyError", "'Rate'")
+    assert "missing key" in intent_problem("r = cfg['Rate']", "r = cfg.get('Rate')", error)
+    assert "missing key" in intent_problem("r = cfg['Rate']", 'r = cfg.get("Rate")', error)
+    assert intent_problem("r = cfg['Rate']", "r = cfg['rate']", error) is None

@@ -100,7 +100,7 @@ class FixLoop:
         self.backend, self.home = backend, home
         self.format = edit_format(edit_format_name, backend.capabilities.native_tools)
         self.max_iterations = max(1, max_iterations)
-        self.samples = samples or (4 if backend.capabilities.cheap_samples else 1)
+        self.samples = samples or (6 if backend.capabilities.cheap_samples else 1)
         window = backend.capabilities.context_window
         self.context_budget = context_budget or max(1000, min(6000, window // 2))
         self.run_timeout = run_timeout

@@ -342,6 +342,51 @@ def _problems(namespace: dict, uses: _Uses) -> tuple[list[str], list[str]]:
     return [p for p in problems if p], present
 
 
+def _plain_signature(obj: Any) -> str:
+    """A signature without annotations (pandas' are longer than the call they describe)."""
+    try:
+        sig = inspect.signature(obj)
+        params = [p.replace(annotation=p.empty) for p in sig.parameters.values()]
+        return str(sig.replace(parameters=params, return_annotation=sig.empty))[:300]
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _keyword_signatures(namespace: dict, source: str) -> list[str]:
+    """Signatures of builtins and methods that ``source`` calls with keyword arguments.
+
+    A mistyped keyword (``reversed=`` for ``reverse=``) is a common error whose fix is in
+    the signature; user functions already show theirs in the variable lines.
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    lines: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.keywords or len(lines) >= 4:
+            continue
+        func, label = node.func, None
+        try:
+            if (
+                isinstance(func, ast.Name)
+                and func.id not in namespace
+                and hasattr(builtins, func.id)
+            ):
+                target, label = getattr(builtins, func.id), func.id
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                base = namespace.get(func.value.id)
+                method = getattr(type(base), func.attr, None) if base is not None else None
+                if callable(method) and not _is_junk(func.value.id):  # never a property
+                    target, label = getattr(base, func.attr), f"{func.value.id}.{func.attr}"
+            if label and callable(target):
+                line = f"{label}{_plain_signature(target)}: called with keywords"
+                if line not in lines:
+                    lines.append(line)
+        except Exception:
+            continue
+    return lines
+
+
 def summarize(namespace: dict, source: str, max_chars: int = 2000) -> str:
     """Describe what ``source`` uses from ``namespace``, problems first; '' if nothing.
 
@@ -355,6 +400,7 @@ def summarize(namespace: dict, source: str, max_chars: int = 2000) -> str:
     except Exception as exc:  # never let the helper itself fail the agent
         return f"(variable summary unavailable: {type(exc).__name__})"
     lines = [f"! {p}" for p in problems]
+    lines += _keyword_signatures(namespace, source[:50_000])
     per_item = max(120, max_chars // 3)
     for name in names:
         try:

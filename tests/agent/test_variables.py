@@ -221,3 +221,12 @@ def test_module_is_self_contained_and_runs_from_its_source(ns: dict) -> None:
     exec(compile(source, "<devstral-variables>", "exec"), private)
     text = private["summarize"](ns, "print(totl)")
     assert text == "! totl: not defined; similar names: total"
+
+
+def test_calls_with_keywords_show_the_signature():
+    import pandas as pd
+
+    ns = {"pop": {"a": 1}, "df": pd.DataFrame({"a": [1]})}
+    text = summarize(ns, "r = sorted(pop.items(), reversed=True)\ndf.sort_values(by='a', asc=1)")
+    assert "sorted(iterable, /, *, key=None, reverse=False)" in text
+    assert "df.sort_values(by, *, axis=0, ascending=True" in text

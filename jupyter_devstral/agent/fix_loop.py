@@ -81,6 +81,11 @@ class FixResult:
         }
 
 
+def similarity(original: str, candidate: str) -> float:
+    """How much of the cell a candidate keeps (1.0: identical)."""
+    return difflib.SequenceMatcher(None, original, candidate, autojunk=False).ratio()
+
+
 class FixLoop:
     """Fix one cell of ``home`` with ``backend``; see the module docstring."""
 
@@ -215,6 +220,7 @@ class FixLoop:
             )
             self._status(f"attempt {iteration}/{self.max_iterations}")
             failures: list[tuple[str, ToolCall, RunResult]] = []
+            winners: list[tuple[str, ToolCall, RunResult]] = []
             fallback: tuple[str, ToolCall, str] | None = None
             draws = 0
             for sample in range(2 * self.samples):  # duplicates don't count as candidates
@@ -268,15 +274,30 @@ class FixLoop:
                     )
                 )
                 if run.ok and not problem:
-                    if self._apply(cell_id, source, result):
-                        return
-                    run = RunResult(
-                        error=ErrorInfo("Error", "the fix ran in the trial but not in the kernel")
-                    )
+                    winners.append((text, edit, run))
+                    if sample == 0:  # the model's own best guess runs: take it
+                        break
+                    continue
                 if run.ok:
                     fallback = fallback or (text, edit, problem or "")
                     continue
                 failures.append((text, edit, run))
+            # of the samples that run, the smallest change to the cell wins
+            winners.sort(key=lambda w: -similarity(original, w[1].arguments["source"]))
+            for text, edit, _ in winners:
+                if self._apply(cell_id, edit.arguments["source"], result):
+                    return
+                failures.append(
+                    (
+                        text,
+                        edit,
+                        RunResult(
+                            error=ErrorInfo(
+                                "Error", "the fix ran in the trial but not in the kernel"
+                            )
+                        ),
+                    )
+                )
             if fallback is not None and not failures:
                 text, edit, problem = fallback
                 messages += self.format.turn(

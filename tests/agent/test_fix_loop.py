@@ -245,3 +245,22 @@ def test_intent_rules():
         "a = f()", "try:\n    a = f()\nexcept Exception:\n    a = 0"
     )
     assert intent_problem("a = f(1)", "import math\na = math.sqrt(1)") is None
+
+
+def test_of_several_candidates_that_run_the_smallest_change_wins(home):
+    cell_id = target(home)
+    rewrite = "total = sum(v for k, v in config.items() if k == 'alpha') + 1\nprint(total)"
+    replies = [
+        reply("tools", "total = config['alpah'] + 1\nprint(total )", cell_id),  # fails again
+        reply("tools", rewrite, cell_id),  # runs, but rewrites the cell
+        reply("tools", FIXED, cell_id),  # runs, one word changed
+    ]
+    result, _, _ = run(home, replies, samples=3)
+    assert result.fixed and result.final == FIXED
+    assert len(result.attempts) == 3
+
+
+def test_the_greedy_sample_that_runs_is_taken_at_once(home):
+    cell_id = target(home)
+    result, backend, _ = run(home, [reply("tools", FIXED, cell_id)] * 3, samples=3)
+    assert result.fixed and len(backend.requests) == 1

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="candidate edits tried per round (default 4 for a local model, else 1)",
+        help="candidate edits tried per round (default 6 for a local model, else 1)",
     )
     fix.add_argument(
         "--backend",
@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     fix.add_argument("--json", action="store_true", help="print one JSON result on stdout")
     fix.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    from .batch.cli import add_refactor_parser
+
+    add_refactor_parser(verbs)
     return parser
 
 
@@ -209,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "fix":
             return run_fix(args)
+        if args.verb == "refactor":
+            from .batch.cli import run_refactor
+
+            return run_refactor(args)
     except UsageProblem as exc:
         print(f"jupyter devstral {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -67,6 +67,14 @@ FIX_TOOLS = [EDIT_CELL, INSERT_CELL, READ_CELL, FINISH]
 ALL_TOOLS = [LIST_CELLS, READ_CELL, EDIT_CELL, INSERT_CELL, DELETE_CELL, RUN_CELL, FINISH]
 
 EDIT_TOOLS = {"edit_cell", "insert_cell", "delete_cell"}
+#: The tools of batch refactoring (``refactor_loop``): edits by cell id; nothing runs meanwhile.
+REFACTOR_EDIT_CELL = _tool(
+    "edit_cell",
+    "Replace the whole source of a cell with new code.",
+    {"cell_id": _ID, "source": _SOURCE},
+    ["cell_id", "source"],
+)
+REFACTOR_TOOLS = [READ_CELL, REFACTOR_EDIT_CELL, INSERT_CELL, DELETE_CELL, FINISH]
 
 
 def tool_names(tools: list[dict[str, Any]]) -> set[str]:

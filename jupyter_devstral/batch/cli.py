@@ -1,0 +1,171 @@
+"""``jupyter devstral refactor``: the subcommand's arguments and what running it prints.
+
+Hooked into :mod:`jupyter_devstral.cli` by :func:`add_refactor_parser` and
+:func:`run_refactor`. Diffs and the summary table go to stdout; the progress bar and one
+status line per notebook go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+REFACTOR_EPILOG = """\
+examples:
+  jupyter devstral refactor 'reports/**/*.ipynb' -i "use pathlib instead of os.path"
+      prints a unified diff of every cell the model would change; writes nothing.
+  jupyter devstral refactor reports/ -i "..." --write --execute --jobs 8 --report run.jsonl
+      writes the notebooks whose refactor still runs (a notebook that now fails where the
+      original ran is kept as it was and reported), 8 at a time, one report line each.
+  jupyter devstral refactor reports/ -i "..." --write --report run.jsonl --resume
+      after an interruption: skips the notebooks run.jsonl lists as done.
+
+Each notebook is written atomically (temp file, fsync, rename): a killed run leaves every
+notebook exactly old or exactly new. Malformed or unreadable notebooks are reported and left
+alone. Edited cells lose their outputs unless --execute refreshed them; all else is kept as is.
+
+exit status: 0 every notebook succeeded, 1 some failed (invalid, model error, rolled back),
+2 usage error (nothing done), 130 interrupted.
+"""
+
+
+def add_refactor_parser(verbs: Any) -> argparse.ArgumentParser:
+    """Add the ``refactor`` subcommand to the ``jupyter devstral`` subparsers."""
+    p = verbs.add_parser(
+        "refactor",
+        help="refactor many notebooks by one instruction",
+        description="Refactor notebooks: the model edits their cells by id following one "
+        "instruction; review the diffs, then apply them with --write.",
+        epilog=REFACTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_GLOB", help="notebooks, folders, globs")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("-i", "--instruction", help="what to change, in plain words")
+    what.add_argument("--instruction-file", metavar="F", help="read the instruction from F")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--dry-run", action="store_true", help="print per-cell diffs, write nothing (default)"
+    )
+    how.add_argument("--write", action="store_true", help="write the refactored notebooks")
+    p.add_argument(
+        "--execute",
+        action="store_true",
+        help="run each refactored notebook (nbclient); keep the original if it broke",
+    )
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="notebooks at once")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120,
+        metavar="S",
+        help="seconds a cell may run under --execute (default 120)",
+    )
+    p.add_argument("--include-outputs", action="store_true", help="show the model cell outputs too")
+    p.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per notebook")
+    p.add_argument("--resume", action="store_true", help="skip notebooks done in --report")
+    p.add_argument("--backup", action="store_true", help="keep NOTEBOOK.ipynb.bak when writing")
+    p.add_argument(
+        "--backend",
+        default=os.environ.get("DEVSTRAL_BACKEND", "llama_cpp"),
+        help="llama_cpp (default, embedded), mistral, openai_compat",
+    )
+    p.add_argument(
+        "--model", default=None, help="GGUF path or HF repo for llama_cpp; model id for hosted"
+    )
+    p.add_argument("--base-url", default=None, help="server URL for openai_compat / mistral")
+    p.add_argument("--n-ctx", type=int, default=8192, help="context window for llama_cpp")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    return p
+
+
+def _instruction(args: argparse.Namespace) -> str:
+    from ..cli import UsageProblem
+
+    text = args.instruction
+    if args.instruction_file:
+        try:
+            with open(args.instruction_file, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"--instruction-file: cannot read it ({exc})") from None
+    if not text or not text.strip():
+        raise UsageProblem("the instruction is empty")
+    return text.strip()
+
+
+def run_refactor(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status (UsageProblem for status 2)."""
+    from ..backends import BackendError
+    from ..cli import UsageProblem, make_backend
+    from .result import summary_table
+    from .runner import BatchInterrupted, expand_paths, refactor
+
+    instruction = _instruction(args)
+    if args.jobs < 1:
+        raise UsageProblem("--jobs must be at least 1")
+    if args.timeout <= 0:
+        raise UsageProblem("--timeout must be positive")
+    if args.resume and not args.report:
+        raise UsageProblem("--resume needs --report FILE.jsonl")
+    try:
+        files = expand_paths(args.paths)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    if args.report:
+        try:
+            open(args.report, "a").close()
+        except OSError as exc:
+            raise UsageProblem(f"--report {args.report}: {exc.strerror or exc}") from None
+    quiet = args.quiet
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    try:
+        backend = make_backend(args, say)
+        if hasattr(backend, "load"):
+            backend.load()
+    except BackendError as exc:
+        raise UsageProblem(str(exc)) from None
+
+    def show(result: Any) -> None:
+        if result.changes and not args.write:
+            from tqdm.auto import tqdm
+
+            tqdm.write(result.diff().rstrip("\n"), file=sys.stdout)
+
+    start = time.perf_counter()
+    interrupted = False
+    say(f"refactoring {len(files)} notebook(s) with {args.backend}, {args.jobs} at a time")
+    try:
+        results = refactor(
+            files,
+            instruction,
+            backend=backend,
+            write=args.write,
+            execute=args.execute,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            include_outputs=args.include_outputs,
+            report=args.report,
+            resume=args.resume,
+            backup=args.backup,
+            on_progress=show,
+            progress=not quiet,
+        )
+    except BatchInterrupted as exc:
+        results, interrupted = exc.results, True
+    finally:
+        backend.close()
+    sys.stdout.write(summary_table(results, time.perf_counter() - start))
+    if not args.write and any(r.status == "changed" for r in results):
+        print("dry run: nothing written; add --write to apply")
+    if interrupted:
+        print("interrupted: notebooks not finished were left as they were", file=sys.stderr)
+        return 130
+    return 0 if all(r.ok for r in results) else 1

@@ -1,0 +1,164 @@
+"""What a batch refactor did to each notebook: statuses, per-cell diffs, report lines, summary."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Statuses. ``changed``: a dry run found edits (nothing written).
+OK_STATUSES = ("unchanged", "changed", "written", "skipped")
+FAILED_STATUSES = ("invalid", "error", "rolled_back", "cancelled")
+
+
+@dataclass
+class CellChange:
+    """One cell the model changed. ``old`` is None when inserted, ``new`` None when deleted;
+    ``index`` is the cell's position before (after, for an inserted cell)."""
+
+    id: str
+    index: int
+    cell_type: str
+    old: str | None
+    new: str | None
+
+    @property
+    def kind(self) -> str:
+        return "inserted" if self.old is None else "deleted" if self.new is None else "edited"
+
+    def diff(self, path: str) -> str:
+        where = f"{path} cell {self.index} [id: {self.id}] ({self.kind})"
+        old, new = self.old or "", self.new or ""  # (a last line without "\n" still matches)
+        lines = difflib.unified_diff(
+            (old + ("" if old.endswith("\n") or not old else "\n")).splitlines(keepends=True),
+            (new + ("" if new.endswith("\n") or not new else "\n")).splitlines(keepends=True),
+            where if os.path.isabs(path) else f"a/{where}",
+            where if os.path.isabs(path) else f"b/{where}",
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass
+class NotebookResult:
+    """One notebook: its status, what changed, what it cost, and why it failed if it did."""
+
+    path: str
+    status: str = "pending"
+    changes: list[CellChange] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    #: the notebook's own size in tokens (its file text, outputs included), for cost figures
+    notebook_tokens: int = 0
+    written: str | None = None
+    backup: str | None = None
+    executed: dict[str, Any] | None = None
+    mode: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    @property
+    def cells_changed(self) -> int:
+        return len(self.changes)
+
+    @property
+    def changed(self) -> dict[str, tuple[str | None, str | None]]:
+        """Cell id -> (old source, new source)."""
+        return {c.id: (c.old, c.new) for c in self.changes}
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.usage.get("prompt_tokens", 0)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.usage.get("completion_tokens", 0)
+
+    @property
+    def calls(self) -> int:
+        return self.usage.get("calls", 0)
+
+    def diff(self) -> str:
+        """Unified diffs, one per changed cell, in notebook order."""
+        return "".join(c.diff(self.path) for c in self.changes)
+
+    def line(self) -> str:
+        """One status line for progress output."""
+        what = {
+            "changed": f"{self.cells_changed} cell(s) would change",
+            "written": f"{self.cells_changed} cell(s) changed, written",
+            "unchanged": "nothing to change",
+            "skipped": "done in the report, skipped",
+        }.get(self.status, self.error or self.status)
+        return f"{self.status:>11}  {self.path}: {what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report line (JSON Lines)."""
+        return {
+            "path": self.path,
+            "status": self.status,
+            "cells_changed": self.cells_changed,
+            "changes": [
+                {"id": c.id, "index": c.index, "kind": c.kind, "cell_type": c.cell_type}
+                for c in self.changes
+            ],
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.usage.get("completion_tokens", 0),
+                "cached": self.usage.get("cached_tokens", 0),
+            },
+            "calls": self.calls,
+            "notebook_tokens": self.notebook_tokens,
+            "error": self.error,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "written": self.written,
+            "backup": self.backup,
+            "executed": self.executed,
+            "mode": self.mode,
+        }
+
+
+def summary_table(results: list[NotebookResult], seconds: float | None = None) -> str:
+    """A fixed-width table of every notebook, then totals by status."""
+    rows = [("notebook", "status", "cells", "tokens", "calls", "secs", "error")]
+    for r in results:
+        name = r.path
+        rows.append(
+            (
+                _cut(name, 48, tail=True),
+                r.status,
+                str(r.cells_changed),
+                f"{r.tokens:,}",
+                str(r.calls),
+                f"{r.seconds:.1f}",
+                _cut(r.error or "", 60),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    total = ", ".join(f"{n} {status}" for status, n in counts.items())
+    tokens = sum(r.tokens for r in results)
+    failed = sum(not r.ok for r in results)
+    tail = f"{len(results)} notebooks: {total}; {failed} failed; {tokens:,} tokens"
+    if seconds is not None:
+        tail += f"; {seconds:.1f} s"
+    return "\n".join(lines + ["", tail]) + "\n"
+
+
+def _cut(text: str, width: int, tail: bool = False) -> str:
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return "..." + text[-(width - 3) :] if tail else text[: width - 3] + "..."

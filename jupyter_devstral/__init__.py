@@ -1,3 +1,16 @@
 """jupyter-devstral: Mistral's Devstral as a notebook-scoped coding agent."""
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ip):
+    """``%load_ext jupyter_devstral``: the magics (imported only then)."""
+    from .magics import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip):
+    from .magics import unload_ipython_extension as unload
+
+    unload(ip)

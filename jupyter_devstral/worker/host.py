@@ -1,0 +1,227 @@
+"""The model host: the worker's one ``Llama`` and everything shared by its connections.
+
+It loads the model in the background (clients waiting on it see the progress), serialises
+model calls (one lock; a client queued behind another is told so), keeps per-conversation KV
+states (:mod:`.kv_cache`), counts requests for the idle exit and reports its state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import threading
+import time
+from typing import Any
+
+from ..backends.base import BackendError, CancelToken, Done, TextDelta, Usage
+from ..backends.llama_cpp import LlamaCppBackend
+from . import protocol
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def rss_bytes(pid: int | str = "self") -> int | None:
+    """Resident memory of a process (Linux /proc; psutil elsewhere when installed)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return psutil.Process(None if pid == "self" else int(pid)).memory_info().rss
+    except Exception:
+        return None
+
+
+class ModelHost:
+    """The state shared by the connection threads."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.folder = protocol.runtime_dir(args.runtime_dir)
+        self.key = protocol.worker_key(args.model, args.n_ctx)
+        self.info_path = protocol.runtime_file(self.folder, self.key)
+        self.token = secrets.token_hex(32)
+        self.model_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        self.loaded = threading.Event()
+        self.load_error: BackendError | None = None
+        self.progress: list[str] = []
+        self.active = 0
+        self.requests = 0
+        self.loads = 0
+        self.last_activity = time.monotonic()
+        self.started = time.time()
+        self.stopping = False
+        self.cache: Any = None
+        self.backend = LlamaCppBackend(
+            args.model,
+            n_ctx=args.n_ctx,
+            n_threads=args.n_threads,
+            n_gpu_layers=args.n_gpu_layers,
+            on_progress=self.progress.append,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> None:
+        try:
+            llm = self.backend.load()
+            self.loads += 1
+            if self.args.cache_bytes > 0:
+                from .kv_cache import install
+
+                self.cache = install(llm, self.args.cache_bytes)
+        except BackendError as exc:
+            self.load_error = exc
+        except Exception as exc:  # an unexpected failure must still reach the clients
+            self.load_error = BackendError(f"cannot load model: {exc}", kind="missing_model")
+        self.loaded.set()
+        if self.load_error is not None:
+            self.remove_info()  # nobody new finds a broken worker
+            threading.Timer(2.0, self.stop).start()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "version": protocol.VERSION,
+            "pid": os.getpid(),
+            "key": self.key,
+            "model": self.args.model,
+            "n_ctx": self.args.n_ctx,
+            "token": self.token,
+            "started": self.started,
+            "idle_timeout": self.args.idle_timeout,
+        }
+
+    def status(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        state = "loaded" if self.loaded.is_set() and not self.load_error else "loading"
+        return {
+            "pid": os.getpid(),
+            "model": self.args.model,
+            "n_ctx": self.args.n_ctx,
+            "state": "failed" if self.load_error else state,
+            "loads": self.loads,
+            "load_seconds": self.backend.load_seconds,
+            "requests": self.requests,
+            "busy": self.model_lock.locked(),
+            "rss": rss_bytes(),
+            "uptime": time.time() - self.started,
+            "idle_timeout": self.args.idle_timeout,
+            "kv_cache": self.cache.stats() if self.cache is not None else None,
+            "capabilities": asdict(self.backend.capabilities),
+        }
+
+    def remove_info(self) -> None:
+        current = protocol.read_info(self.info_path)
+        if current is not None and current.get("token") == self.token:
+            try:
+                os.unlink(self.info_path)
+            except OSError:
+                pass
+
+    def stop(self, *_: Any) -> None:
+        with self.state_lock:
+            self.stopping = True
+        self.remove_info()
+        if self.args.socket_path:
+            try:
+                os.unlink(self.args.socket_path)
+            except OSError:
+                pass
+        os._exit(0)  # llama.cpp teardown at interpreter exit can hang or crash: skip it
+
+    def watch_idle(self) -> None:
+        while True:
+            time.sleep(min(1.0, max(0.05, self.args.idle_timeout / 4)))
+            with self.state_lock:
+                idle = time.monotonic() - self.last_activity
+                if self.active == 0 and idle > self.args.idle_timeout:
+                    self.stopping = True
+                    break
+        self.stop()
+
+    # -- requests ----------------------------------------------------------------------------
+    def begin(self) -> bool:
+        with self.state_lock:
+            if self.stopping:
+                return False
+            self.active += 1
+            self.requests += 1
+            self.last_activity = time.monotonic()
+            return True
+
+    def end(self) -> None:
+        with self.state_lock:
+            self.active -= 1
+            self.last_activity = time.monotonic()
+
+    def wait_loaded(self, send: Any, cancel: CancelToken) -> None:
+        """Stream load progress until the model is ready; raise the load error if any."""
+        shown, start, beat = 0, time.monotonic(), time.monotonic()
+        while not self.loaded.wait(0.1):
+            while shown < len(self.progress):
+                send({"type": "progress", "text": self.progress[shown]})
+                shown += 1
+            if cancel.cancelled:
+                raise BackendError("cancelled while the model was loading", kind="cancelled")
+            if time.monotonic() - beat > HEARTBEAT_SECONDS:
+                beat = time.monotonic()
+                send({"type": "progress", "text": f"still loading ({beat - start:.0f} s)"})
+        if shown and shown < len(self.progress):
+            send({"type": "progress", "text": self.progress[-1]})
+        if self.load_error is not None:
+            raise self.load_error
+
+    def acquire_model(self, send: Any, cancel: CancelToken) -> None:
+        if self.model_lock.acquire(timeout=0.5):  # (a client's previous call may be closing)
+            return
+        send({"type": "progress", "text": "waiting for another notebook's request to finish"})
+        while not self.model_lock.acquire(timeout=0.2):
+            if cancel.cancelled:
+                raise BackendError("cancelled while waiting for the model", kind="cancelled")
+
+    def chat(self, message: dict[str, Any], send: Any, cancel: CancelToken) -> None:
+        request = protocol.request_from_dict(message["request"])
+        received = time.perf_counter()
+        self.wait_loaded(send, cancel)
+        self.acquire_model(send, cancel)
+        try:
+            if self.cache is not None:
+                self.cache.last_hit = 0
+            called, first = time.perf_counter(), None
+            events = self.backend.chat(
+                request.messages,
+                request.tools,
+                tool_choice=request.tool_choice,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+                cancel=cancel,
+                **request.extra,
+            )
+            try:
+                for event in events:
+                    if first is None and isinstance(event, TextDelta):
+                        first = time.perf_counter() - called
+                    if isinstance(event, Usage) and self.cache is not None:
+                        cached = max(event.cached_tokens, self.cache.last_hit)
+                        event = Usage(event.prompt_tokens, event.completion_tokens, cached)
+                    data = protocol.event_to_dict(event)
+                    if isinstance(event, Done):  # the backend's own timing, for benchmarks
+                        data["timing"] = {"waited_s": called - received, "first_token_s": first}
+                    send(data)
+            finally:
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()  # a client gone mid-stream: stop generating now
+        finally:
+            self.model_lock.release()
+
+    def count_tokens(self, message: dict[str, Any], send: Any, cancel: CancelToken) -> None:
+        self.wait_loaded(send, cancel)
+        texts = [str(t) for t in message.get("texts", [])]
+        send({"type": "result", "counts": [self.backend.count_tokens(t) for t in texts]})

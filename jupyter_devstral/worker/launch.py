@@ -1,0 +1,137 @@
+"""Finding, starting and stopping the model worker process (for :mod:`.client`).
+
+A worker is started detached (its own session: a kernel interrupt never reaches it), its
+output goes to a log file next to its runtime file, and the caller waits until the runtime
+file names the new process. Starting happens under an exclusive file lock, so two kernels
+starting at once still get one worker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import BackendError
+from . import protocol
+
+PROCESS_LOCK = threading.Lock()
+
+
+def hello(info: dict[str, Any], timeout: float = 5.0) -> dict[str, Any] | None:
+    """The worker's status if it answers with this token, else None."""
+    try:
+        with protocol.connect(info, timeout) as sock:
+            sock.sendall(protocol.encode({"token": info["token"], "op": "hello"}))
+            reply = protocol.LineReader(sock).read()
+    except (OSError, ValueError):
+        return None
+    return reply if reply and reply.get("type") == "result" else None
+
+
+def remove_stale(info_path: Path, info: dict[str, Any]) -> None:
+    """Remove the runtime file and socket a dead worker left behind."""
+    for path in (str(info_path), info.get("socket")):
+        if path and os.path.exists(path):
+            os.unlink(path)
+
+
+def spawn(
+    cmd: list[str], folder: Path, key: str, timeout: float
+) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """Start a worker; wait until its runtime file is written; (process, runtime info)."""
+    log_path = folder / f"{protocol.PREFIX}{key}.log"
+    info_path = protocol.runtime_file(folder, key)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(folder),
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = protocol.read_info(info_path)
+        if info is not None and info.get("pid") == proc.pid:
+            return proc, info
+        if proc.poll() is not None:
+            raise BackendError(
+                f"the model worker did not start: {last_line(log_path)}", kind="server"
+            )
+        time.sleep(0.02)
+    proc.kill()
+    raise BackendError(f"the model worker did not start within {timeout:g} s", kind="timeout")
+
+
+def shutdown(info_path: Path, timeout: float = 10.0) -> bool:
+    """Ask the worker of ``info_path`` to exit now; True when it is gone."""
+    info = protocol.read_info(info_path)
+    if info is None:
+        return True
+    try:
+        with protocol.connect(info, 2.0) as sock:
+            sock.sendall(protocol.encode({"token": info["token"], "op": "shutdown"}))
+            protocol.LineReader(sock).read()
+    except (OSError, ValueError):
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(int(info.get("pid", 0))):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # our own child: reap it
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    except OSError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1].strip()[:300] if lines else "it exited without a message"
+
+
+class FileLock:
+    """An exclusive lock on a file (fcntl); a no-op where fcntl is missing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.fd = path, -1
+
+    def __enter__(self) -> FileLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # closing releases the lock
+            self.fd = -1

@@ -1,0 +1,305 @@
+"""The magics in a plain IPython ``InteractiveShell``: ``%%devstral fix`` sets ``rl_next_input``,
+``%devstral fix`` takes up the last failed cell, explain / ask stream, and every bad input is
+one line with nothing raised and nothing lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from jupyter_devstral.agent import sandbox
+from jupyter_devstral.backends.base import Capabilities
+from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
+from jupyter_devstral.backends.scripted import ScriptedBackend
+from jupyter_devstral.worker.client import WorkerBackend
+from jupyter_devstral.worker.launch import pid_alive
+
+DATA = "import pandas as pd\ndf = pd.DataFrame({'region': ['n', 's', 'n'], 'revenue': [1.0, 2.5, 3.0]})"
+BROKEN = "total = df['revnue'].sum()\nprint(total)"
+FIXED = "total = df['revenue'].sum()\nprint(total)"
+
+
+@pytest.fixture
+def ip(tmp_path, monkeypatch):
+    """A fresh shell with the extension loaded; its own runtime dir for model workers."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell(config=config)
+    shell.run_cell("%load_ext jupyter_devstral", store_history=True)
+    yield shell
+    magics = devstral(shell)
+    for backend in magics._backends.values():
+        if isinstance(backend, WorkerBackend):
+            backend.shutdown_worker()
+
+
+def devstral(shell):
+    return shell.magics_manager.registry["DevstralMagics"]
+
+
+def next_input(shell):
+    """What set_next_input left for the front end (None: the cell keeps its text)."""
+    return getattr(shell, "rl_next_input", None)
+
+
+def run(shell, code):
+    return shell.run_cell(code, store_history=True)
+
+
+def scripted(*replies):
+    """A scripted model that answers like the local backend (fenced code after the primer)."""
+    backend = ScriptedBackend(list(replies))
+    backend.capabilities = Capabilities(native_tools=False, local=True)
+    return backend
+
+
+def fenced(source):
+    return source + "\n```"
+
+
+def test_fix_cell_replaces_the_cell_through_next_input(ip, capsys):
+    run(ip, DATA)
+    model = scripted(fenced("total = df['revenu'].sum()\nprint(total)"), fenced(FIXED))
+    devstral(ip).backend_override = model
+    result = run(ip, f"%%devstral fix --samples 1\n{BROKEN}")
+    out = capsys.readouterr()
+    assert result.success  # the magic never fails its cell
+    assert next_input(ip) == FIXED
+    assert "KeyError" in out.err  # the original run's traceback, shown as usual
+    assert "attempt 1/3" in out.out and "attempt 2/3" in out.out
+    assert "candidate 1.1: KeyError" in out.out  # a candidate tried and reported
+    assert "-total = df['revnue'].sum()\n+total = df['revenue'].sum()" in out.out  # the diff
+    assert "6.5" in out.out  # the fixed cell's own output
+    assert out.out.count("devstral: fixed after 2 attempts") == 1
+    assert ip.user_ns["total"] == 6.5
+    # the way back: the original text (magic line included) and the candidates are kept
+    assert "original cell" in out.out and f"%%devstral fix --samples 1\n{BROKEN}" in out.out
+    record = devstral(ip).last_fix
+    assert [a.ok for a in record.result.attempts] == [False, True]
+    run(ip, "%devstral restore")
+    assert next_input(ip) == f"%%devstral fix --samples 1\n{BROKEN}"
+    run(ip, "%devstral candidates")
+    assert "candidate 1.1: KeyError" in capsys.readouterr().out
+    assert devstral(ip).tracker.last_failure is None
+
+
+def test_failed_candidates_leave_the_kernel_state_alone(ip, capsys):
+    run(ip, "items = [1, 2, 3]")
+    devstral(ip).backend_override = scripted(
+        fenced("items.append(99)\nitems.clear()\nraise ValueError('bad candidate')"),
+        fenced("total = sum(items)"),
+    )
+    run(ip, "%%devstral fix --samples 1\ntotal = sum(itemz)")
+    assert ip.user_ns["items"] == [1, 2, 3] and ip.user_ns["total"] == 6
+    assert "real kernel" not in capsys.readouterr().out  # forked trials: nothing to warn about
+
+
+def test_without_fork_the_output_says_candidates_ran_for_real(ip, capsys, monkeypatch):
+    monkeypatch.setattr(sandbox, "can_fork", lambda: False)
+    run(ip, "items = [1, 2, 3]")
+    devstral(ip).backend_override = scripted(
+        fenced("items.append(99)\nraise ValueError('bad')"), fenced("total = sum(items)")
+    )
+    run(ip, "%%devstral fix --samples 1\ntotal = sum(itemz)")
+    out = capsys.readouterr().out
+    assert "may have changed its state" in out
+    assert ip.user_ns["items"] == [1, 2, 3, 99]  # what the warning is about
+
+
+def test_a_candidate_that_calls_the_magic_is_no_fix(ip, capsys):
+    run(ip, DATA)
+    devstral(ip).backend_override = scripted()  # a model with nothing to say: not fixed
+    run(ip, f"%%devstral fix --samples 1 --max-iterations 1\n{BROKEN}")
+    devstral(ip).backend_override = scripted(fenced(f"%%devstral fix\n{BROKEN}"), fenced(FIXED))
+    run(ip, f"%%devstral fix --samples 1\n{BROKEN}")
+    out = capsys.readouterr().out
+    assert "candidate 1.1: UsageError: a candidate fix cannot call %devstral itself" in out
+    assert next_input(ip) == FIXED
+    model = devstral(ip).backend_override
+    assert "%%devstral" not in model.requests[0].messages[1]["content"]  # history shows code
+
+
+def test_a_cell_that_runs_needs_no_fix(ip, capsys):
+    devstral(ip).backend_override = scripted()
+    result = run(ip, "%%devstral fix\nx = 41 + 1\nprint(x)")
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None
+    assert "42" in out and "nothing to fix" in out
+
+
+@pytest.mark.parametrize(
+    "cell, words",
+    [
+        ("%%devstral fix\n\n   \n", "the cell below %%devstral fix is empty"),
+        (f"%%devstral fix --bogus\n{BROKEN}", "unrecognized arguments: --bogus"),
+        (f"%%devstral fix --max-iterations zero\n{BROKEN}", "invalid int value"),
+        (f"%%devstral fix --max-iterations 0\n{BROKEN}", "must be at least 1"),
+    ],
+    ids=["empty", "unknown-option", "bad-int", "zero"],
+)
+def test_bad_cell_input_is_one_line_and_nothing_is_lost(ip, capsys, cell, words):
+    run(ip, DATA)
+    devstral(ip).backend_override = scripted(fenced(FIXED))
+    result = run(ip, cell)
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None
+    lines = [line for line in out.splitlines() if line.startswith("devstral:")]
+    assert len(lines) == 1 and words in lines[0], out
+    assert "total" not in ip.user_ns  # not even run
+
+
+def test_line_magic_usage_mistakes_raise_usage_error(ip):
+    for line in ("", "frobnicate", "fix --bogus", "fix --samples -1", "ask"):
+        with pytest.raises(UsageError):
+            ip.run_line_magic("devstral", line)
+
+
+def test_line_fix_takes_up_the_last_failed_cell(ip, capsys):
+    run(ip, DATA)
+    assert not run(ip, BROKEN).success
+    run(ip, "y = 1")  # a later cell that works does not hide the failure
+    devstral(ip).backend_override = scripted(fenced(FIXED))
+    run(ip, "%devstral fix")
+    out = capsys.readouterr().out
+    assert next_input(ip) == FIXED  # offered as the next input
+    assert "+total = df['revenue'].sum()" in out and "offered as the next cell" in out
+    model = devstral(ip).backend_override
+    assert "revnue" in model.requests[0].messages[1]["content"]  # the failed cell, by content
+    capsys.readouterr()
+    run(ip, "%devstral fix")
+    assert "no failed cell to fix" in capsys.readouterr().out
+
+
+def test_nothing_to_fix_or_explain_in_a_fresh_session(ip, capsys):
+    devstral(ip).backend_override = scripted()
+    for line, words in (("fix", "no failed cell to fix"), ("explain", "no error to explain")):
+        result = run(ip, f"%devstral {line}")
+        assert result.success and words in capsys.readouterr().out
+    assert next_input(ip) is None
+
+
+def test_missing_model_file_is_one_line(ip, capsys, tmp_path):
+    run(ip, DATA)
+    run(ip, f"%config DevstralConfig.model = {str(tmp_path / 'missing.gguf')!r}")
+    result = run(ip, f"%%devstral fix\n{BROKEN}")
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None
+    assert "devstral: not fixed: model file not found:" in out and "missing.gguf" in out
+    assert not list((tmp_path / "runtime").glob("devstral-worker-*.json"))  # nothing started
+
+
+def test_backend_down_is_one_line(ip, capsys):
+    run(ip, DATA)
+    down = OpenAICompatBackend(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0)
+    devstral(ip).backend_override = down
+    result = run(ip, f"%%devstral fix\n{BROKEN}")
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None
+    line = [s for s in out.splitlines() if "not fixed" in s]
+    assert len(line) == 1 and "cannot reach" in line[0] and "the cell is unchanged" in line[0]
+
+
+def test_explain_and_ask_stream_plain_text(ip, capsys):
+    run(ip, DATA)
+    run(ip, BROKEN)
+    model = scripted("The column is called revenue, not revnue.", "df has 3 rows.")
+    devstral(ip).backend_override = model
+    capsys.readouterr()
+    run(ip, "%devstral explain")
+    assert "called revenue, not revnue." in capsys.readouterr().out
+    run(ip, "%%devstral ask\nhow many rows does df have?")
+    assert "df has 3 rows." in capsys.readouterr().out
+    explain, ask = model.requests
+    assert explain.tool_choice == ask.tool_choice == "none" and explain.tools is None
+    assert "revnue" in explain.messages[1]["content"]
+    assert (
+        "how many rows" in ask.messages[1]["content"] and "DataFrame" in ask.messages[1]["content"]
+    )
+
+
+def test_status_models_and_help(ip, capsys, qwen_path, monkeypatch):
+    monkeypatch.setenv("DEVSTRAL_MODELS_DIR", str(qwen_path.parent))
+    run(ip, f"%config DevstralConfig.model = {str(qwen_path)!r}")
+    run(ip, "%devstral status")
+    out = capsys.readouterr().out
+    assert "backend     llama_cpp" in out and "8192 tokens" in out
+    assert "not running (starts on first use)" in out  # status starts nothing
+    run(ip, "%devstral models")
+    out = capsys.readouterr().out
+    assert str(qwen_path) in out and "devstral-small-latest" in out
+    doc = ip.find_cell_magic("devstral").__doc__
+    assert "%%devstral fix" in doc and "%devstral explain" in doc and "DevstralConfig" in doc
+
+
+def test_worker_crash_mid_fix_is_one_line_and_the_next_call_recovers(ip, capsys, smollm2_path):
+    """The model worker is SIGKILLed while it streams: the magic says so, the cell is intact."""
+    run(ip, DATA)
+    run(ip, f"%config DevstralConfig.model = {str(smollm2_path)!r}")
+    run(ip, "%config DevstralConfig.n_ctx = 2048")
+    magics = devstral(ip)
+    killed = []
+
+    def kill_on_first_token(event):
+        if event.kind == "text" and not killed:
+            pid = magics.last_backend.worker_status["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    from jupyter_devstral.magics import view
+
+    original = view.ProgressView.event
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(
+        view.ProgressView, "event", lambda self, e: (kill_on_first_token(e), original(self, e))
+    )
+    try:
+        result = run(ip, f"%%devstral fix\n{BROKEN}")
+    finally:
+        monkey.undo()
+    out = capsys.readouterr().out
+    assert killed and result.success and next_input(ip) is None
+    lines = [s for s in out.splitlines() if "model worker stopped" in s]
+    assert len(lines) == 1 and "the next call starts a new one" in lines[0]
+    assert "total" not in ip.user_ns and magics.tracker.last_failure is not None
+    assert not pid_alive(killed[0])
+    assert magics.last_backend.load()["pid"] != killed[0]  # a new worker, on demand
+
+
+def test_the_kernel_side_never_imports_jupyter_server():
+    code = (
+        "import sys\n"
+        "import jupyter_devstral, jupyter_devstral.magics, jupyter_devstral.magics.core\n"
+        "import jupyter_devstral.magics.fix, jupyter_devstral.magics.chat\n"
+        "import jupyter_devstral.worker.client, jupyter_devstral.agent.live_home\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'jupyter_devstral')\n"
+        "bad = [m for m in ('jupyter_server', 'tornado.web', 'llama_cpp') if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_the_example_notebook_is_valid_and_tagged():
+    import nbformat
+
+    path = Path(__file__).resolve().parents[2] / "notebooks/01-fix-a-failing-cell.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    tagged = {
+        t: [c.source for c in nb.cells if t in c.metadata.get("tags", [])]
+        for t in ("raises-exception", "nbval-ignore-output")
+    }
+    assert len(tagged["raises-exception"]) == 1 and "mnth" in tagged["raises-exception"][0]
+    assert any(s.startswith("%%devstral fix") for s in tagged["nbval-ignore-output"])

@@ -38,7 +38,11 @@ from jupyter_devstral.agent.events import AgentEvent  # noqa: E402
 from jupyter_devstral.agent.file_home import FileNotebook  # noqa: E402
 from jupyter_devstral.agent.fix_loop import FixLoop  # noqa: E402
 from jupyter_devstral.agent.tools import describe_run  # noqa: E402
-from jupyter_devstral.backends.base import ToolCall, new_tool_call_id  # noqa: E402
+from jupyter_devstral.backends.base import (  # noqa: E402
+    BackendError,  # noqa: E402
+    ToolCall,
+    new_tool_call_id,
+)
 from jupyter_devstral.backends.scripted import ScriptedBackend  # noqa: E402
 
 DEFAULT_MODEL = ROOT / ".models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -225,7 +229,11 @@ def _kv_reuse_on(backend: Any, home: FileNotebook, size: str) -> None:
                 {"role": "user", "content": context + loop.format.instruction(cell_id)},
             ]
             start = time.perf_counter()
-            text, calls = loop._ask(messages, cell_id, 1, 0)
+            try:
+                text, calls = loop._ask(messages, cell_id, 1, 0)
+            except BackendError as exc:  # e.g. a constrained call cut off at max_tokens
+                report(f"[{fmt}, {size}] call 1", f"no usable reply ({exc}); skipped")
+                continue
             first_s = time.perf_counter() - start
             first = loop.last_usage
             edit = loop.format.edit(text, calls, cell_id) or ToolCall(

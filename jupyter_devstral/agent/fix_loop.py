@@ -113,6 +113,7 @@ class FixLoop:
         self.cancel = cancel or CancelToken()
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
         self.last_usage: Usage | None = None
+        self._reply_tokens = 1024  # set per cell by fix()
 
     # -- helpers -----------------------------------------------------------------------------
     def _status(self, text: str) -> None:

@@ -56,26 +56,44 @@ def read_notebook(path: str) -> nbformat.NotebookNode:
 
 
 def write_atomic(nb: nbformat.NotebookNode, path: str) -> None:
-    """Validate, write to a temp file in the same folder, fsync, rename over ``path``."""
+    """Validate, then write atomically (see :func:`write_atomic_bytes`)."""
     nbformat.validate(nb)
-    folder = os.path.dirname(os.path.abspath(path))
+    text = nbformat.writes(nb)
+    write_atomic_bytes(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
+
+
+def write_atomic_bytes(path: str, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, rename
+    (through a symlink to its target), fsync of the folder. Returns the real path written.
+    A kill at any moment leaves ``path`` either old or new."""
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(prefix=".devstral-", suffix=".ipynb.tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        if os.path.exists(target):
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
         else:  # mkstemp made it 0600: give a new file the mode open() would
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return target
 
 
 class FileNotebook(NotebookHome):

@@ -15,9 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,38 +163,6 @@ def check_valid(text: str) -> None:
     ids = [c["id"] for c in data.get("cells", []) if "id" in c]
     if len(ids) != len(set(ids)):
         raise NotebookError("result fails validation (duplicate cell ids)")
-
-
-def write_atomic_bytes(path: str, data: bytes) -> str:
-    """Write ``data`` to ``path`` atomically; returns the real path written."""
-    target = os.path.realpath(path)
-    folder = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix=".devstral-", suffix=".ipynb.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(target):
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        else:  # mkstemp made it 0600: give a new file the mode open() would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return target
 
 
 def unchanged_on_disk(doc: NotebookFile) -> bool:

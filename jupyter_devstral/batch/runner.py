@@ -26,12 +26,12 @@ from typing import Any
 
 import nbformat
 
-from ..agent.file_home import FileNotebook
+from ..agent.file_home import FileNotebook, write_atomic_bytes
 from ..agent.notebook import NotebookError
 from ..agent.refactor_loop import RefactorLoop
 from ..backends.base import Backend, CancelToken
 from .execute import verify
-from .notebook_file import check_valid, load, patched_raw, unchanged_on_disk, write_atomic_bytes
+from .notebook_file import check_valid, load, patched_raw, unchanged_on_disk
 from .result import CellChange, NotebookResult
 
 DEFAULT_TIMEOUT = 120.0

@@ -59,6 +59,23 @@ def _is_repo_id(model: str) -> bool:
     ) or (":" in model and model.split(":", 1)[0].count("/") == 1 and not os.path.exists(model))
 
 
+def resolve_model(model: str | None) -> str:
+    """The model to load: ``model``, else ``$DEVSTRAL_MODEL``, else the default repo.
+
+    A file path comes back absolute; a missing file raises a one-line ``missing_model`` error.
+    """
+    model = os.path.expanduser(model or os.environ.get("DEVSTRAL_MODEL") or DEFAULT_MODEL)
+    if _is_repo_id(model):
+        return model
+    if not os.path.isfile(model):
+        raise BackendError(
+            f"model file not found: {model} (pass --model or set DevstralConfig.model or "
+            f"DEVSTRAL_MODEL to a .gguf path, or a Hugging Face repo such as {DEFAULT_MODEL})",
+            kind="missing_model",
+        )
+    return os.path.abspath(model)
+
+
 class LlamaCppBackend(Backend):
     """In-process llama.cpp. The model loads on first use (``load()`` to do it eagerly)."""
 
@@ -77,7 +94,7 @@ class LlamaCppBackend(Backend):
         **_: Any,
     ) -> None:
         super().__init__()
-        self.model = os.path.expanduser(model or os.environ.get("DEVSTRAL_MODEL") or DEFAULT_MODEL)
+        self.model = resolve_model(model)
         self.n_ctx, self.n_threads, self.n_gpu_layers = n_ctx, n_threads, n_gpu_layers
         self.seed, self.verbose, self.on_progress = seed, verbose, on_progress
         self.capabilities = Capabilities(
@@ -90,12 +107,6 @@ class LlamaCppBackend(Backend):
         self._llm: Any = None
         self._lock = threading.Lock()
         self.load_seconds: float | None = None
-        if not _is_repo_id(self.model) and not os.path.isfile(self.model):
-            raise BackendError(
-                f"model file not found: {self.model} (pass --model PATH.gguf, or a Hugging Face "
-                f"repo such as {DEFAULT_MODEL})",
-                kind="missing_model",
-            )
 
     # -- loading -----------------------------------------------------------------------------
     def load(self) -> Any:

@@ -28,7 +28,7 @@ from ..backends.base import (
     Event,
     TextDelta,
 )
-from ..backends.llama_cpp import DEFAULT_MODEL, _is_repo_id
+from ..backends.llama_cpp import resolve_model
 from . import launch, protocol
 
 _TOKEN_CACHE_SIZE = 4096
@@ -58,15 +58,7 @@ class WorkerBackend(Backend):
         **_: Any,
     ) -> None:
         super().__init__()
-        model = os.path.expanduser(model or os.environ.get("DEVSTRAL_MODEL") or DEFAULT_MODEL)
-        if not _is_repo_id(model):
-            if not os.path.isfile(model):
-                raise BackendError(
-                    f"model file not found: {model} (set DevstralConfig.model or DEVSTRAL_MODEL "
-                    f"to a .gguf path, or a Hugging Face repo such as {DEFAULT_MODEL})",
-                    kind="missing_model",
-                )
-            model = os.path.abspath(model)
+        model = resolve_model(model)
         self.model, self.n_ctx = model, n_ctx
         self.n_threads, self.n_gpu_layers = n_threads, n_gpu_layers
         self.idle_timeout, self.cache_bytes = idle_timeout, cache_bytes

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nbformat  # noqa: E402
-from bench_context import TARGET_ID, make_notebook  # noqa: E402
+from bench_context import time_context  # noqa: E402
 
-from jupyter_devstral.agent.context import build_fix_context, defined_names  # noqa: E402
+from jupyter_devstral.agent.context import build_fix_context  # noqa: E402
 from jupyter_devstral.agent.events import AgentEvent  # noqa: E402
 from jupyter_devstral.agent.file_home import FileNotebook  # noqa: E402
 from jupyter_devstral.agent.fix_loop import FixLoop  # noqa: E402
@@ -179,25 +179,15 @@ def overhead(fmt: str, iterations: int, repeats: int) -> None:
 
 
 def context_build(runs: int = 9) -> None:
-    cells = make_notebook()
-    variables = "df: DataFrame shape (1000, 5); columns {'price': float64, 'region': object}"
-
-    def count(text: str) -> int:
-        return len(text) // 4
-
-    def timed(cold: bool) -> float:
-        times = []
-        for _ in range(runs):
-            if cold:
-                defined_names.cache_clear()
-            start = time.perf_counter()
-            build_fix_context(cells, TARGET_ID, None, variables, count, budget=3000)
-            times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-
-    cold, warm = timed(True), timed(False)
-    report("build_fix_context, 1,000 cells with 1 MB outputs, cold", f"{cold:.1f} ms")
-    report("build_fix_context, 1,000 cells with 1 MB outputs, warm", f"{warm:.1f} ms")
+    cold, warm, _ = time_context(runs)
+    report(
+        "build_fix_context, 1,000 cells with 1 MB outputs, cold",
+        f"{statistics.median(cold):.1f} ms",
+    )
+    report(
+        "build_fix_context, 1,000 cells with 1 MB outputs, warm",
+        f"{statistics.median(warm):.1f} ms",
+    )
 
 
 def kv_reuse(model: Path, n_ctx: int) -> None:

@@ -14,3 +14,15 @@ def unload_ipython_extension(ip):
     from .magics import unload_ipython_extension as unload
 
     unload(ip)
+
+
+def _jupyter_server_extension_points():
+    """The server extension behind the sidebar (imported only by the Jupyter server)."""
+    from .server.app import DevstralServerApp
+
+    return [{"module": "jupyter_devstral.server.app", "app": DevstralServerApp}]
+
+
+def _jupyter_labextension_paths():
+    """The built JupyterLab extension (``labextension/`` compiles into here)."""
+    return [{"src": "labextension", "dest": "jupyter-devstral"}]

@@ -21,6 +21,9 @@ import pytest
 from jupyter_devstral.agent.file_home import FileNotebook, install_helpers_code
 from jupyter_devstral.agent.kernel import KernelSession
 
+# jp_serverapp, jp_fetch, jp_ws_fetch for the server extension's tests (tests/server)
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 QWEN_DEFAULT = (
     Path(__file__).resolve().parents[1] / ".models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 )

@@ -37,6 +37,35 @@ def install_helpers_code() -> str:
     return "\n".join(parts)
 
 
+#: Helper calls that bind no names in the user's namespace; each prints one JSON line.
+CAN_FORK_CALL = (
+    "print(__import__('json').dumps(__import__('sys').modules['__devstral_sandbox'].can_fork()))"
+)
+HELPERS_PRESENT_CALL = (
+    "print(__import__('json').dumps("
+    f"all(n in __import__('sys').modules for n in {sorted(HELPER_MODULES)!r})))"
+)
+
+
+def try_source_call(source: str, timeout: float) -> str:
+    """Kernel code that tries ``source`` in a fork and prints the result as JSON."""
+    return (
+        f"__import__('sys').modules['__devstral_sandbox'].try_source_json({source!r}, {timeout!r})"
+    )
+
+
+def trial_result(data: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of a forked trial, from the JSON its helper printed."""
+    outputs = (
+        [nbformat.v4.new_output("stream", name="stdout", text=data["stdout"])]
+        if data.get("stdout")
+        else []
+    )
+    err = data.get("error")
+    error = ErrorInfo(err["ename"], err["evalue"], err.get("traceback", [])) if err else None
+    return RunResult(outputs, error, timed_out=bool(err and err["ename"] == "TimeoutError"))
+
+
 def read_notebook(path: str) -> nbformat.NotebookNode:
     """Read and validate a notebook; raise NotebookError with a one-line reason."""
     try:
@@ -169,12 +198,7 @@ class FileNotebook(NotebookHome):
     @property
     def sandboxed_trials(self) -> bool:  # type: ignore[override]
         if self._can_fork is None:
-            self._can_fork = bool(  # binds no names in the user's namespace
-                self.kernel.call_json(
-                    "print(__import__('json').dumps("
-                    "__import__('sys').modules['__devstral_sandbox'].can_fork()))"
-                )
-            )
+            self._can_fork = bool(self.kernel.call_json(CAN_FORK_CALL))
         return self._can_fork
 
     def run_cell(self, cell_id: str, timeout: float = 60) -> RunResult:
@@ -201,16 +225,8 @@ class FileNotebook(NotebookHome):
     def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
         if not self.sandboxed_trials:
             return super().try_source(cell_id, source, timeout)
-        call = f"__import__('sys').modules['__devstral_sandbox'].try_source_json({source!r}, {timeout!r})"
-        data = self.kernel.call_json(call, timeout=timeout + 10)
-        outputs = (
-            [nbformat.v4.new_output("stream", name="stdout", text=data["stdout"])]
-            if data.get("stdout")
-            else []
-        )
-        err = data.get("error")
-        error = ErrorInfo(err["ename"], err["evalue"], err.get("traceback", [])) if err else None
-        return RunResult(outputs, error, timed_out=bool(err and err["ename"] == "TimeoutError"))
+        data = self.kernel.call_json(try_source_call(source, timeout), timeout=timeout + 10)
+        return trial_result(data)
 
     def kernel_eval(self, code: str, timeout: float = 30) -> str:
         try:

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from ..backends.base import BackendError
 from ..backends.llama_cpp import _is_repo_id
+from ..model_catalog import HOSTED_MODELS, local_models
 from .view import say
-
-HOSTED_MODELS = {
-    "mistral": ["devstral-small-latest", "devstral-medium-latest", "codestral-latest"],
-}
-SKIP_DIRS = {"pip", "uv", "pypoetry", "mozilla", "google-chrome", "chromium", "fontconfig"}
-MAX_ENTRIES = 20000  # directory entries looked at per root: ~/.cache can be huge
 
 
 def _mb(n: int | None) -> str:
@@ -86,22 +80,6 @@ def _worker_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _gguf_files(root: Path) -> list[Path]:
-    found, seen = [], 0
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".git")]
-        seen += len(dirs) + len(files)
-        found += [Path(folder) / f for f in files if f.lower().endswith(".gguf")]
-        if seen > MAX_ENTRIES:
-            break
-    return found
-
-
-def model_folders() -> list[Path]:
-    folders = [os.environ.get("DEVSTRAL_MODELS_DIR"), ".models", "~/.cache"]
-    return [Path(f).expanduser() for f in folders if f and Path(f).expanduser().is_dir()]
-
-
 def models(magics: Any) -> None:
     """The configured model, local GGUF files, hosted model ids."""
     s = magics.settings()
@@ -116,14 +94,11 @@ def models(magics: Any) -> None:
     else:
         where = "MISSING"
     print(f"configured: {s['backend']} · {model} ({where})")
-    files: dict[Path, None] = {}
-    for folder in model_folders():
-        for path in _gguf_files(folder):
-            files.setdefault(path.resolve(), None)
+    files = local_models()
     print("local GGUF files (DevstralConfig.model = PATH):")
     if not files:
         print("  none found in $DEVSTRAL_MODELS_DIR, ./.models or ~/.cache")
-    for path in sorted(files):
+    for path in files:
         print(f"  {path}  {_mb(path.stat().st_size)}")
     key = os.environ.get("MISTRAL_API_KEY")
     print(f"hosted, backend mistral (MISTRAL_API_KEY {'set' if key else 'not set'}):")

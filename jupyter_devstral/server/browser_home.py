@@ -1,0 +1,120 @@
+"""The notebook open in the browser, as a :class:`NotebookHome` the agent works on.
+
+Every operation is a protocol ``op`` the browser carries out by cell id on the notebook the
+conversation is pinned to, answered by ``op_result``. ``request`` (given by the conversation)
+sends one op and blocks this worker thread until the browser answers; a refusal or failure
+arrives as :class:`NotebookError` with the browser's one-line reason, which the model reads.
+
+The kernel is the notebook's own. The agent's helper modules are shipped into it through
+``kernel_eval`` (code the browser runs without touching a cell), so candidate fixes are tried
+in a ``fork()`` of that kernel and a failed candidate never changes the user's state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ..agent.file_home import (
+    CAN_FORK_CALL,
+    HELPERS_PRESENT_CALL,
+    install_helpers_code,
+    trial_result,
+    try_source_call,
+)
+from ..agent.notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult
+
+#: sends one op (name, args, seconds to wait) and returns its value, or raises NotebookError
+OpRequest = Callable[[str, dict[str, Any], float], dict[str, Any]]
+
+
+def _json_line(text: str) -> Any:
+    lines = text.strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
+class BrowserNotebook(NotebookHome):
+    """Cells and kernel of a notebook open in JupyterLab, reached through the socket."""
+
+    def __init__(self, request: OpRequest, *, op_timeout: float = 30) -> None:
+        self.request = request
+        self.op_timeout = op_timeout
+        self._can_fork: bool | None = None
+
+    def cells(self) -> list[CellView]:
+        value = self.request("list_cells", {}, self.op_timeout)
+        return [
+            CellView(
+                id=str(c["id"]),
+                index=i,
+                cell_type=c.get("cell_type", "code"),
+                source=c.get("source", ""),
+                outputs=list(c.get("outputs") or []),
+                execution_count=c.get("execution_count"),
+            )
+            for i, c in enumerate(value.get("cells", []))
+        ]
+
+    def replace_source(self, cell_id: str, source: str) -> None:
+        self.request("replace_source", {"cell_id": cell_id, "source": source}, self.op_timeout)
+
+    def insert_cell(self, index: int, source: str, cell_type: str = "code") -> str:
+        args = {"index": index, "source": source, "cell_type": cell_type}
+        return str(self.request("insert_cell", args, self.op_timeout)["cell_id"])
+
+    def delete_cell(self, cell_id: str) -> None:
+        self.request("delete_cell", {"cell_id": cell_id}, self.op_timeout)
+
+    def run_cell(self, cell_id: str, timeout: float = 60) -> RunResult:
+        value = self.request(
+            "run_cell", {"cell_id": cell_id, "timeout": timeout}, timeout + self.op_timeout
+        )
+        err = value.get("error")
+        error = (
+            ErrorInfo(err["ename"], err["evalue"], list(err.get("traceback") or []))
+            if err
+            else None
+        )
+        return RunResult(
+            outputs=list(value.get("outputs") or []),
+            error=error,
+            timed_out=bool(value.get("timed_out")),
+            execution_count=value.get("execution_count"),
+        )
+
+    def kernel_eval(self, code: str, timeout: float = 30) -> str:
+        try:
+            value = self.request("kernel_eval", {"code": code, "timeout": timeout}, timeout + 10)
+        except NotebookError:
+            return ""
+        return str(value.get("stdout", ""))
+
+    # -- helpers in the notebook's kernel ----------------------------------------------------
+    def ensure_helpers(self) -> bool:
+        """Ship the helper modules into the kernel unless there already (after a restart, not)."""
+        if _json_line(self.kernel_eval(HELPERS_PRESENT_CALL)) is True:
+            return True
+        self.kernel_eval(install_helpers_code() + "\nprint('ok')", timeout=60)
+        self._can_fork = None
+        return _json_line(self.kernel_eval(HELPERS_PRESENT_CALL)) is True
+
+    @property
+    def sandboxed_trials(self) -> bool:  # type: ignore[override]
+        if self._can_fork is None:
+            self._can_fork = bool(
+                self.ensure_helpers() and _json_line(self.kernel_eval(CAN_FORK_CALL))
+            )
+        return self._can_fork
+
+    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
+        if not self.sandboxed_trials:
+            return super().try_source(cell_id, source, timeout)
+        data = _json_line(self.kernel_eval(try_source_call(source, timeout), timeout + 10))
+        if not isinstance(data, dict):  # the kernel went away meanwhile: run it for real
+            self._can_fork = None
+            return super().try_source(cell_id, source, timeout)
+        return trial_result(data)

@@ -1,0 +1,122 @@
+"""The sidebar's endpoints: REST for status and models, one WebSocket per conversation.
+
+Every endpoint needs Jupyter authentication and an authorizer check (resource
+``devstral``); REST writes would also need XSRF (Jupyter's APIHandler checks it). The socket
+uses Jupyter's own origin policy (:class:`WebSocketMixin`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web, websocket
+
+from .. import __version__
+from ..model_catalog import catalog
+from . import protocol
+from .conversation import Conversation
+
+AUTH_RESOURCE = "devstral"
+
+
+class DevstralAPIHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def devstral(self) -> Any:
+        return self.extensionapp
+
+
+class StatusHandler(DevstralAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        app = self.devstral
+        status = await app.model_status()
+        self.finish(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "protocol": protocol.PROTOCOL_VERSION,
+                    "backend": app.settings_dict()["backend"],
+                    "model": app.model_label(),
+                    "loaded": status.get("state") in ("loaded", "hosted"),
+                    "state": status.get("state", ""),
+                    "conversations": len(app.conversations),
+                }
+            )
+        )
+
+
+class ModelsHandler(DevstralAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        rows = await self.devstral.run_blocking(catalog)
+        self.finish(json.dumps({"models": rows}))
+
+
+class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandler):
+    """One conversation: ``hello`` first, then chat/fix/cancel/op_result (see protocol)."""
+
+    auth_resource = AUTH_RESOURCE
+    conversation: Conversation | None = None
+
+    async def pre_get(self) -> None:
+        user = self.current_user
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403)
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.pre_get()
+        res = super().get(*args, **kwargs)
+        if res is not None:
+            await res
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.write_message(json.dumps(message))
+        except websocket.WebSocketClosedError:
+            if self.conversation is not None:
+                self.conversation.close()
+
+    def on_message(self, raw: str | bytes) -> None:
+        try:
+            message = protocol.parse_client(json.loads(raw))
+        except (ValueError, protocol.ProtocolError) as exc:
+            text = str(exc) if isinstance(exc, protocol.ProtocolError) else "message is not JSON"
+            self.send(protocol.error(text))
+            return
+        if message["type"] == "hello":
+            self._hello(message)
+        elif self.conversation is None:
+            self.send(protocol.error("send hello first"))
+        else:
+            self.conversation.handle(message)
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        app = self.extensionapp
+        if self.conversation is not None:
+            self.conversation.close()
+            app.conversations.discard(self.conversation)
+        self.conversation = app.new_conversation(
+            str(message["conversation"]), str(message["notebook"]), self.send
+        )
+        settings = app.settings_dict()
+        self.send(protocol.ready(self.conversation.id, settings["backend"], app.model_label()))
+
+    def on_close(self) -> None:
+        if self.conversation is not None:
+            self.conversation.close()
+            self.extensionapp.conversations.discard(self.conversation)
+            self.conversation = None

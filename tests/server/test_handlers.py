@@ -1,0 +1,177 @@
+"""The server extension through a real Jupyter server: authentication on every endpoint, the
+REST endpoints, and the conversation socket driven by a browser stand-in with a real model."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from jupyter_devstral.server import protocol
+
+pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServerAuthWarning")
+
+
+def config(model: str = "", **devstral):
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_devstral": True},
+            "allow_unauthenticated_access": False,
+        },
+        "DevstralConfig": {"backend": "llama_cpp", "model": model, **devstral},
+    }
+
+
+@pytest.fixture
+def jp_server_config(request):
+    marker = request.node.get_closest_marker("devstral_model")
+    model = request.getfixturevalue(marker.args[0]) if marker else ""
+    return config(str(model), worker_idle_timeout=60)
+
+
+async def test_status_and_models_need_auth(jp_fetch):
+    r = await jp_fetch("devstral", "status")
+    status = json.loads(r.body)
+    assert status["protocol"] == protocol.PROTOCOL_VERSION and status["backend"] == "llama_cpp"
+    assert status["loaded"] is False  # asking never starts a model
+    r = await jp_fetch("devstral", "models")
+    assert {"name": "devstral-small-latest", "backend": "mistral"} in json.loads(r.body)["models"]
+    for path in ("status", "models"):
+        with pytest.raises(HTTPClientError) as info:
+            await jp_fetch("devstral", path, headers={"Authorization": ""})
+        assert info.value.code in (401, 403)
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("devstral", "status", headers={"Authorization": "token wrong"})
+    assert info.value.code in (401, 403)
+
+
+async def test_socket_needs_auth(jp_ws_fetch):
+    with pytest.raises(HTTPClientError) as info:
+        await jp_ws_fetch("devstral", "ws", headers={"Authorization": ""})
+    assert info.value.code in (401, 403)
+    with pytest.raises(HTTPClientError):
+        await jp_ws_fetch("devstral", "ws", headers={"Authorization": "token wrong"})
+
+
+async def read(ws):
+    raw = await ws.read_message()
+    assert raw is not None, "socket closed"
+    return json.loads(raw)
+
+
+async def hello(ws, notebook="n.ipynb"):
+    conversation = uuid.uuid4().hex
+    ws.write_message(
+        json.dumps(
+            {"type": "hello", "version": 1, "conversation": conversation, "notebook": notebook}
+        )
+    )
+    return await read(ws)
+
+
+async def play_turn(ws, page, limit=400):
+    """Answer ops with the stand-in until the turn stops; return the events seen."""
+    events = []
+    for _ in range(limit):
+        message = await read(ws)
+        if message["type"] == "op":
+            ws.write_message(json.dumps(page.op_result(message)))
+        elif message["type"] == "event":
+            events.append(message)
+            if message["kind"] == "stopped":
+                return events
+        else:
+            raise AssertionError(message)
+    raise AssertionError("the turn did not stop")
+
+
+async def test_protocol_errors_are_one_line(jp_ws_fetch):
+    ws = await jp_ws_fetch("devstral", "ws")
+    ws.write_message("not json")
+    assert await read(ws) == {"type": "error", "message": "message is not JSON"}
+    ws.write_message(json.dumps({"type": "chat", "turn": "t", "text": "hi", "mode": "ask"}))
+    assert (await read(ws))["message"] == "send hello first"
+    ws.write_message(
+        json.dumps({"type": "hello", "version": 99, "conversation": "c", "notebook": "n"})
+    )
+    assert "reload the page" in (await read(ws))["message"]
+    ready = await hello(ws)
+    assert ready["type"] == "ready" and ready["backend"] == "llama_cpp"
+    ws.close()
+
+
+@pytest.mark.model
+@pytest.mark.devstral_model("smollm2_path")
+async def test_ask_turn_streams_an_answer(jp_ws_fetch, browser, smollm2_path):
+    page = browser(["sales = [120, 80, 95]", "total = sum(sales)\nprint(total)"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    ready = await hello(ws)
+    assert ready["model"] == smollm2_path.name
+    turn = {
+        "type": "chat",
+        "turn": "t1",
+        "text": "What does this notebook compute?",
+        "mode": "ask",
+        "context": {"active_cell_id": None, "selection": "", "chips": {"notebook": True}},
+    }
+    ws.write_message(json.dumps(turn))
+    events = await play_turn(ws, page)
+    kinds = [e["kind"] for e in events]
+    assert "text" in kinds and "usage" in kinds and kinds[-1] == "stopped"
+    assert events[-1]["data"]["reason"] == "answered"
+    assert all(e["turn"] == "t1" and e["ts"] > 0 for e in events)
+    assert [name for name, _ in page.ops] == ["list_cells"]  # ask reads; it never edits
+    ws.close()
+
+
+@pytest.mark.model
+@pytest.mark.devstral_model("smollm2_path")
+async def test_cancel_stops_a_turn_and_a_second_is_refused_meanwhile(jp_ws_fetch, browser):
+    page = browser(["x = 1"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws)
+    long = {
+        "type": "chat",
+        "turn": "t1",
+        "text": "Write a very long essay about notebooks.",
+        "mode": "ask",
+        "context": {},
+    }
+    ws.write_message(json.dumps(long))
+    message = await read(ws)
+    while message["type"] != "event" or message["kind"] != "text":
+        if message["type"] == "op":
+            ws.write_message(json.dumps(page.op_result(message)))
+        message = await read(ws)
+    ws.write_message(json.dumps(dict(long, turn="t2")))
+    ws.write_message(json.dumps({"type": "cancel", "turn": "t1"}))
+    seen = []
+    while True:
+        message = await read(ws)
+        seen.append(message)
+        if message.get("kind") == "stopped":
+            break
+    assert {"type": "error", "turn": "t2", "message": "a turn is running: stop it first"} in seen
+    assert message["data"]["reason"] == "cancelled"
+    ws.close()
+
+
+@pytest.mark.model
+@pytest.mark.devstral_model("qwen_path")
+async def test_fix_turn_edits_and_reruns_the_cell_in_the_browser(jp_ws_fetch, browser):
+    page = browser(["prices = [3, 4, 5]", "total = sum(prics)\nprint(total)"])
+    broken = page.home.cells()[1].id
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws)
+    ws.write_message(json.dumps({"type": "fix", "turn": "f1", "cell_id": broken}))
+    events = await play_turn(ws, page)
+    stopped = events[-1]["data"]
+    assert stopped["fixed"], stopped
+    assert page.home.cell(broken).source.strip() == "total = sum(prices)\nprint(total)"
+    names = [name for name, _ in page.ops]
+    assert "kernel_eval" in names  # helpers shipped; trials forked in the notebook's kernel
+    assert names.count("run_cell") == 2 and names[-2:] == ["replace_source", "run_cell"]
+    assert any(e["kind"] == "attempt" for e in events)
+    ws.close()

@@ -22,6 +22,14 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
+# Chromium for the sidebar's browser tests: Debian's package (Playwright's own download does
+# not work offline). Installed when missing and we may (root, apt-get); else those tests skip.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet -U pip
 .venv/bin/python -m pip install --progress-bar off -e ".[test]"

@@ -14,6 +14,7 @@ the oldest turns are dropped (the cache is then rebuilt once).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,9 +117,14 @@ class ChatAgent:
         reason, message = "answered", ""
         try:
             on_event(AgentEvent("status", {"text": "reading the notebook"}))
+            start = time.perf_counter()
             block = build_turn_context(
                 home, context or TurnContext(), self.backend.count_tokens, self.context_budget
             )
+            ms = (time.perf_counter() - start) * 1000
+            tokens = self.backend.count_tokens(block) if block else 0
+            note = f"context: {tokens} tokens ({ms:.0f} ms)"
+            on_event(AgentEvent("status", {"text": note, "context_ms": ms, "tokens": tokens}))
             content = (block + "\n\n## Request\n" + text) if block else text
             self.history.append({"role": "user", "content": content})
             self._fit_history()

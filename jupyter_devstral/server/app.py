@@ -20,7 +20,7 @@ from traitlets import Int
 
 from ..config import LOCAL_BACKEND, DevstralConfig, make_backend
 from .conversation import Conversation
-from .handlers import ChatSocket, ModelsHandler, StatusHandler
+from .handlers import ChatSocket, ConfigHandler, ModelsHandler, StatusHandler
 
 
 class DevstralServerApp(ExtensionApp):
@@ -48,6 +48,7 @@ class DevstralServerApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/devstral/status", StatusHandler),
+                (r"/devstral/config", ConfigHandler),
                 (r"/devstral/models", ModelsHandler),
                 (r"/devstral/ws", ChatSocket),
             ]

@@ -54,6 +54,20 @@ class StatusHandler(DevstralAPIHandler):
         )
 
 
+class ConfigHandler(DevstralAPIHandler):
+    """The effective DevstralConfig, minus anything secret (keys live only in the env)."""
+
+    PUBLIC = ("backend", "model", "base_url", "n_ctx", "max_iterations", "samples", "run_timeout")
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        settings = self.devstral.settings_dict()
+        public = {key: settings.get(key) for key in self.PUBLIC}
+        public["api_key_env"] = settings.get("api_key_env")  # the variable's name, never its value
+        self.finish(json.dumps(public))
+
+
 class ModelsHandler(DevstralAPIHandler):
     @web.authenticated
     @authorized

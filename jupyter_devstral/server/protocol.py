@@ -6,6 +6,7 @@ The TypeScript twin is ``labextension/src/protocol.ts``; both test suites load
 Endpoints (all behind Jupyter authentication; REST writes also need XSRF):
 
 - ``GET  /devstral/status``: ``{"version", "protocol", "backend", "model", "loaded"}``;
+- ``GET  /devstral/config``: the effective ``DevstralConfig`` without secrets;
 - ``GET  /devstral/models``: ``{"models": [{"name", "backend", "path"?}]}``;
 - ``WS   /devstral/ws?conversation=ID``: the messages below.
 

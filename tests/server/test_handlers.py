@@ -17,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServ
 def config(model: str = "", **devstral):
     return {
         "ServerApp": {
-            "jpserver_extensions": {"jupyter_devstral": True},
+            "jpserver_extensions": {"jupyter_devstral": True, "jupyter_server_terminals": False},
             "allow_unauthenticated_access": False,
         },
         "DevstralConfig": {"backend": "llama_cpp", "model": model, **devstral},
@@ -38,7 +38,9 @@ async def test_status_and_models_need_auth(jp_fetch):
     assert status["loaded"] is False  # asking never starts a model
     r = await jp_fetch("devstral", "models")
     assert {"name": "devstral-small-latest", "backend": "mistral"} in json.loads(r.body)["models"]
-    for path in ("status", "models"):
+    r = await jp_fetch("devstral", "config")
+    assert json.loads(r.body)["api_key_env"] == "MISTRAL_API_KEY"
+    for path in ("status", "models", "config"):
         with pytest.raises(HTTPClientError) as info:
             await jp_fetch("devstral", path, headers={"Authorization": ""})
         assert info.value.code in (401, 403)
@@ -53,6 +55,53 @@ async def test_socket_needs_auth(jp_ws_fetch):
     assert info.value.code in (401, 403)
     with pytest.raises(HTTPClientError):
         await jp_ws_fetch("devstral", "ws", headers={"Authorization": "token wrong"})
+
+
+async def test_socket_follows_jupyters_origin_policy(
+    jp_fetch, jp_ws_fetch, jp_serverapp, jp_http_port
+):
+    """A browser session (login cookie) from a foreign page is refused; the same cookie from
+    the server's own origin is accepted (a token header skips the check, as in Jupyter)."""
+    token = jp_serverapp.identity_provider.token
+    r = await jp_fetch("api", "status", params={"token": token}, headers={"Authorization": ""})
+    cookies = [c.split(";")[0] for c in r.headers.get_list("Set-Cookie")]
+    assert cookies, "token login set no cookie"
+    cookie = "; ".join(cookies)
+    with pytest.raises(HTTPClientError) as info:
+        await jp_ws_fetch(
+            "devstral",
+            "ws",
+            headers={
+                "Authorization": "",
+                "Cookie": cookie,
+                "Host": f"127.0.0.1:{jp_http_port}",
+                "Origin": "http://evil.example",
+            },
+        )
+    assert info.value.code == 403
+    host = f"127.0.0.1:{jp_http_port}"  # the cookie is named after the host it was set for
+    ws = await jp_ws_fetch(
+        "devstral",
+        "ws",
+        headers={"Authorization": "", "Cookie": cookie, "Host": host, "Origin": f"http://{host}"},
+    )
+    assert (await hello(ws))["type"] == "ready"
+    ws.close()
+
+
+async def test_a_turn_thread_never_blocks_the_event_loop(jp_fetch, jp_ws_fetch, browser):
+    """While a turn waits on the browser (an op nobody answers), REST still answers."""
+    browser(["x = 1"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws)
+    chat = {"type": "chat", "turn": "t", "text": "hi", "mode": "ask", "context": {}}
+    ws.write_message(json.dumps(chat))
+    message = await read(ws)
+    while message["type"] != "op":
+        message = await read(ws)
+    r = await jp_fetch("devstral", "status")  # the turn's thread is blocked on the op
+    assert json.loads(r.body)["conversations"] == 1
+    ws.close()  # closing the socket cancels the turn and fails the op it waits on
 
 
 async def read(ws):

@@ -3,6 +3,7 @@ REST endpoints, and the conversation socket driven by a browser stand-in with a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -89,6 +90,8 @@ async def test_socket_follows_jupyters_origin_policy(
     ws.close()
 
 
+@pytest.mark.model
+@pytest.mark.devstral_model("smollm2_path")
 async def test_a_turn_thread_never_blocks_the_event_loop(jp_fetch, jp_ws_fetch, browser):
     """While a turn waits on the browser (an op nobody answers), REST still answers."""
     browser(["x = 1"])
@@ -104,8 +107,8 @@ async def test_a_turn_thread_never_blocks_the_event_loop(jp_fetch, jp_ws_fetch, 
     ws.close()  # closing the socket cancels the turn and fails the op it waits on
 
 
-async def read(ws):
-    raw = await ws.read_message()
+async def read(ws, timeout=240):
+    raw = await asyncio.wait_for(ws.read_message(), timeout)
     assert raw is not None, "socket closed"
     return json.loads(raw)
 

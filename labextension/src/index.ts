@@ -1,0 +1,76 @@
+/** Plugin wiring only: the Devstral sidebar, its commands and the Fix buttons. */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { ICommandContext, SIDEBAR_ID, addCommands, fixCell } from './commands';
+import { Conversations } from './conversations';
+import { FixButtons } from './fixButton';
+import { ServerStatus } from './serverStatus';
+import { DevstralSettings } from './settings';
+import { DevstralSidebar } from './sidebar';
+
+const PLUGIN_ID = 'jupyter-devstral:plugin';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description:
+    'Devstral in a right sidebar: chat, agent edits by cell id, Fix with Devstral.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    registry: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const serverSettings = app.serviceManager.serverSettings;
+    const settings = new DevstralSettings();
+    const conversations = new Conversations(serverSettings, settings, {
+      cellRan: (panel, cellId, failed) =>
+        fixButtons.update(panel, cellId, failed)
+    });
+    const ctx: ICommandContext = {
+      app,
+      tracker,
+      conversations,
+      settings,
+      palette
+    };
+    const fixButtons = new FixButtons((panel, cellId) =>
+      fixCell(ctx, panel, cellId)
+    );
+
+    const server = new ServerStatus();
+    void server.refresh(serverSettings);
+
+    const sidebar = new DevstralSidebar(conversations, server);
+    app.shell.add(sidebar, 'right', { rank: 1000 });
+    restorer?.add(sidebar, SIDEBAR_ID);
+
+    addCommands(ctx);
+    tracker.currentChanged.connect((_, panel) =>
+      conversations.setCurrent(panel)
+    );
+
+    const start = () => conversations.setCurrent(tracker.currentWidget);
+    if (registry) {
+      registry
+        .load(PLUGIN_ID)
+        .then(values => settings.watch(values))
+        .catch(reason => console.warn('Devstral: settings not loaded:', reason))
+        .then(start);
+    } else {
+      start();
+    }
+  }
+};
+
+export default plugin;

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Int
 
+from ..agent.chat_loop import ChatAgent
 from ..config import LOCAL_BACKEND, DevstralConfig, make_backend
 from .conversation import Conversation
 from .handlers import ChatSocket, ConfigHandler, ModelsHandler, StatusHandler
@@ -37,12 +39,21 @@ class DevstralServerApp(ExtensionApp):
         "server's event loop never blocks; one turn per conversation at a time.",
     ).tag(config=True)
 
+    kept_histories = Int(
+        64,
+        min=0,
+        help="Chat histories kept in memory after their socket closes, so a panel that "
+        "reconnects (network blip, page reload) keeps its conversation.",
+    ).tag(config=True)
+
     def initialize_settings(self) -> None:
         self.devstral_config = DevstralConfig(parent=self.serverapp, config=self.serverapp.config)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             self.turn_threads, thread_name_prefix="devstral-turn"
         )
         self.conversations: set[Conversation] = set()
+        #: chat histories by conversation id, so a reconnecting panel keeps its memory
+        self.agents: OrderedDict[str, ChatAgent] = OrderedDict()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -77,9 +88,18 @@ class DevstralServerApp(ExtensionApp):
             settings=settings,
             loop=asyncio.get_running_loop(),
             executor=self.executor,
+            agent=self.agents.get(conversation_id),
         )
         self.conversations.add(conversation)
         return conversation
+
+    def keep_agent(self, conversation: Conversation) -> None:
+        """Remember a closed conversation's history (the most recent ``kept_histories``)."""
+        if conversation.agent is not None:
+            self.agents[conversation.id] = conversation.agent
+            self.agents.move_to_end(conversation.id)
+            while len(self.agents) > self.kept_histories:
+                self.agents.popitem(last=False)
 
     async def run_blocking(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)

@@ -40,9 +40,13 @@ def _json_line(text: str) -> Any:
 class BrowserNotebook(NotebookHome):
     """Cells and kernel of a notebook open in JupyterLab, reached through the socket."""
 
-    def __init__(self, request: OpRequest, *, op_timeout: float = 30) -> None:
+    def __init__(
+        self, request: OpRequest, *, op_timeout: float = 30, approval_timeout: float = 900
+    ) -> None:
         self.request = request
         self.op_timeout = op_timeout
+        #: edits and runs may wait for the user's Approve (the panel's per-notebook policy)
+        self.approval_timeout = approval_timeout
         self._can_fork: bool | None = None
 
     def cells(self) -> list[CellView]:
@@ -60,18 +64,19 @@ class BrowserNotebook(NotebookHome):
         ]
 
     def replace_source(self, cell_id: str, source: str) -> None:
-        self.request("replace_source", {"cell_id": cell_id, "source": source}, self.op_timeout)
+        args = {"cell_id": cell_id, "source": source}
+        self.request("replace_source", args, self.approval_timeout)
 
     def insert_cell(self, index: int, source: str, cell_type: str = "code") -> str:
         args = {"index": index, "source": source, "cell_type": cell_type}
-        return str(self.request("insert_cell", args, self.op_timeout)["cell_id"])
+        return str(self.request("insert_cell", args, self.approval_timeout)["cell_id"])
 
     def delete_cell(self, cell_id: str) -> None:
-        self.request("delete_cell", {"cell_id": cell_id}, self.op_timeout)
+        self.request("delete_cell", {"cell_id": cell_id}, self.approval_timeout)
 
     def run_cell(self, cell_id: str, timeout: float = 60) -> RunResult:
         value = self.request(
-            "run_cell", {"cell_id": cell_id, "timeout": timeout}, timeout + self.op_timeout
+            "run_cell", {"cell_id": cell_id, "timeout": timeout}, timeout + self.approval_timeout
         )
         err = value.get("error")
         error = (

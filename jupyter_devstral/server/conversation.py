@@ -41,12 +41,13 @@ class Conversation:
         settings: dict[str, Any],
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
+        agent: ChatAgent | None = None,
     ) -> None:
         self.id, self.notebook = conversation_id, notebook
         self._send, self._make_backend = send, make_backend
         self.settings, self.loop, self.executor = settings, loop, executor
         self.backend: Any = None
-        self.agent: ChatAgent | None = None
+        self.agent: ChatAgent | None = agent
         self.turn: str | None = None
         self.cancel_token = CancelToken()
         self.task: asyncio.Future | None = None
@@ -182,6 +183,7 @@ class Conversation:
             backend = self._ensure_backend(emit)
             if self.agent is None:
                 self.agent = ChatAgent(backend, run_timeout=self.settings.get("run_timeout", 60))
+            self.agent.backend = backend  # a history kept from an earlier socket: this one's
             self.agent.turn(
                 self._home(turn, cancel),
                 message["text"],

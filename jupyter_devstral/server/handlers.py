@@ -123,6 +123,7 @@ class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocke
         if self.conversation is not None:
             self.conversation.close()
             app.conversations.discard(self.conversation)
+            app.keep_agent(self.conversation)
         self.conversation = app.new_conversation(
             str(message["conversation"]), str(message["notebook"]), self.send
         )
@@ -133,4 +134,5 @@ class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocke
         if self.conversation is not None:
             self.conversation.close()
             self.extensionapp.conversations.discard(self.conversation)
+            self.extensionapp.keep_agent(self.conversation)
             self.conversation = None

@@ -113,8 +113,8 @@ async def read(ws, timeout=240):
     return json.loads(raw)
 
 
-async def hello(ws, notebook="n.ipynb"):
-    conversation = uuid.uuid4().hex
+async def hello(ws, notebook="n.ipynb", conversation=None):
+    conversation = conversation or uuid.uuid4().hex
     ws.write_message(
         json.dumps(
             {"type": "hello", "version": 1, "conversation": conversation, "notebook": notebook}
@@ -123,7 +123,7 @@ async def hello(ws, notebook="n.ipynb"):
     return await read(ws)
 
 
-async def play_turn(ws, page, limit=400):
+async def play_turn(ws, page, limit=5000):
     """Answer ops with the stand-in until the turn stops; return the events seen."""
     events = []
     for _ in range(limit):
@@ -224,6 +224,29 @@ async def test_fix_turn_edits_and_reruns_the_cell_in_the_browser(jp_ws_fetch, br
     assert page.home.cell(broken).source.strip() == "total = sum(prices)\nprint(total)"
     names = [name for name, _ in page.ops]
     assert "kernel_eval" in names  # helpers shipped; trials forked in the notebook's kernel
-    assert names.count("run_cell") == 2 and names[-2:] == ["replace_source", "run_cell"]
+    # the first run (the error) is forked too: the winner is the one real run
+    assert names.count("run_cell") == 1 and names[-2:] == ["replace_source", "run_cell"]
     assert any(e["kind"] == "attempt" for e in events)
+    ws.close()
+
+
+@pytest.mark.model
+@pytest.mark.devstral_model("smollm2_path")
+async def test_a_reconnecting_panel_keeps_its_history(jp_ws_fetch, jp_serverapp, browser):
+    page = browser(["x = 1"])
+    turn = {"type": "chat", "turn": "t1", "text": "first question", "mode": "ask", "context": {}}
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws, conversation="keep-me")
+    ws.write_message(json.dumps(turn))
+    await play_turn(ws, page)
+    ws.close()
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws, conversation="keep-me")
+    ws.write_message(json.dumps(dict(turn, turn="t2", text="second question")))
+    await play_turn(ws, page)
+    app = jp_serverapp.extension_manager.extension_apps["jupyter_devstral"]
+    (app,) = app if isinstance(app, set) else [app]
+    (conversation,) = app.conversations
+    asked = [m["content"] for m in conversation.agent.history if m["role"] == "user"]
+    assert [q.endswith(("first question", "second question")) for q in asked] == [True, True]
     ws.close()

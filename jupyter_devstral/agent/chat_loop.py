@@ -21,7 +21,7 @@ from typing import Any
 from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
 from .context import build_notebook_overview, format_cell
 from .events import AgentEvent, EventSink, ignore
-from .notebook import NotebookError, NotebookHome
+from .notebook import CellView, NotebookError, NotebookHome
 from .outputs import error_from_outputs, trim_traceback
 from .tools import ALL_TOOLS, assistant_message, check_arguments, run_tool, tool_message
 
@@ -60,10 +60,9 @@ class TurnContext:
 
 
 def build_turn_context(
-    home: NotebookHome, context: TurnContext, count_tokens: Any, budget: int
+    cells: list[CellView], context: TurnContext, count_tokens: Any, budget: int
 ) -> str:
     """The context block sent before the user's words, within ``budget`` tokens."""
-    cells = home.cells()
     parts = []
     if context.notebook:
         parts.append(build_notebook_overview(cells, count_tokens, budget * 2 // 3))
@@ -118,8 +117,12 @@ class ChatAgent:
         try:
             on_event(AgentEvent("status", {"text": "reading the notebook"}))
             start = time.perf_counter()
+            context = context or TurnContext()
+            cells = home.cells()
+            if context.notebook:  # one round trip for every cell's count (a worker's tokenizer)
+                self.backend.count_tokens_batch([format_cell(c) for c in cells])
             block = build_turn_context(
-                home, context or TurnContext(), self.backend.count_tokens, self.context_budget
+                cells, context, self.backend.count_tokens, self.context_budget
             )
             ms = (time.perf_counter() - start) * 1000
             tokens = self.backend.count_tokens(block) if block else 0

@@ -177,6 +177,11 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes with this model's tokenizer (an estimate where none is local)."""
 
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        """:meth:`count_tokens` for many texts; a backend whose counting is a round trip
+        (the model worker) does them in one, and caches them for later single calls."""
+        return [self.count_tokens(text) for text in texts]
+
     def info(self) -> dict[str, Any]:
         """Backend, model and state, for ``status`` displays."""
         return {"backend": self.name, "model": self.model}

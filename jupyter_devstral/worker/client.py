@@ -238,6 +238,17 @@ class WorkerBackend(Backend):
             self._tokens[text] = count
         return count
 
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._tokens))
+        for start in range(0, len(missing), 512):  # bounded requests
+            chunk = missing[start : start + 512]
+            counts = self._call("count_tokens", texts=chunk)["counts"]
+            for text, count in zip(chunk, counts, strict=True):
+                if len(self._tokens) >= _TOKEN_CACHE_SIZE:
+                    self._tokens.pop(next(iter(self._tokens)))
+                self._tokens[text] = count
+        return [self._tokens[t] if t in self._tokens else self.count_tokens(t) for t in texts]
+
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The worker's state without starting one: ``{"state": "not running"}`` if none."""

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README names it; .ci/run runs it): ruff, then pytest.
+# The project's test command (README names it; .ci/run runs it): ruff, the sidebar's prettier
+# and Jest, then pytest (browser tests included).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -k llama -x     # extra arguments go to pytest
@@ -24,6 +25,18 @@ echo "== ruff check"
 "$py" -m ruff check . || lint=$?
 if [ "$lint" -ne 0 ]; then
   echo "ruff check failed (exit $lint); running the tests anyway"
+fi
+
+# the sidebar's TypeScript: prettier owns its formatting; Jest runs its unit tests (notebook
+# operations on a YNotebook, the shared protocol fixture). pip install -e . installs its
+# node_modules when it builds the extension.
+jlpm="$(dirname "$py")/jlpm"
+if [ -d labextension/node_modules ] && [ -x "$jlpm" ]; then
+  echo "== labextension: prettier, jest"
+  (cd labextension && "$jlpm" prettier:check && "$jlpm" test --silent) || lint=1
+elif [ -n "${CI:-}" ]; then
+  echo "labextension/node_modules or jlpm missing: the sidebar was not built"
+  lint=1
 fi
 
 echo "== pytest"

@@ -134,17 +134,29 @@ def show_diff(diff: str) -> None:
         sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
 
 
-def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
-    """A "Restore original" button where widgets render; the original text everywhere else.
+RESTORE_MIME = "application/vnd.jupyter-devstral.restore+json"
 
-    The text/plain form of the widget *is* the original cell, so a front end without widgets
-    (terminal IPython, nbconvert) still shows what to paste back. ``%devstral restore`` puts it
-    back through the same replace payload as the fix.
+
+def restore_data(original: str, cell_id: str | None) -> dict[str, Any]:
+    """The data of :data:`RESTORE_MIME`: JupyterLab's renderer (the labextension) draws a
+    "Restore original" button from it that sets the cell's source to ``original``."""
+    return {"cell_id": cell_id, "original": original}
+
+
+def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
+    """A "Restore original" button where one renders; the original text everywhere else.
+
+    The displayed bundle carries three forms: :data:`RESTORE_MIME` (the labextension renders
+    it as a button in JupyterLab, ranked above the widget), the ipywidgets view (classic
+    Notebook, VS Code) and text/plain, which *is* the original cell, so a front end with
+    neither (terminal IPython, nbconvert) still shows what to paste back. ``%devstral
+    restore`` puts it back through the same replace payload as the fix.
     """
     plain = "original cell (run %devstral restore to get it back):\n" + original
     if not is_kernel(shell):
         print(plain)
         return
+    ours = {RESTORE_MIME: restore_data(original, cell_id)}
     try:
         import ipywidgets as widgets
         from IPython.display import Javascript, Markdown, display
@@ -154,6 +166,7 @@ def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
                 bundle = super()._repr_mimebundle_(**kwargs)
                 if isinstance(bundle, dict):
                     bundle["text/plain"] = plain
+                    bundle.update(ours)
                 return bundle
 
         button = widgets.Button(
@@ -172,8 +185,13 @@ def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
 
         button.on_click(restore)
         display(RestoreBox([button, out]))
-    except Exception:  # no ipywidgets, no comm: the text is enough
-        print(plain)
+    except Exception:  # no ipywidgets, no comm: our MIME type (JupyterLab) and the text
+        try:
+            from IPython.display import display
+
+            display({**ours, "text/plain": plain}, raw=True)
+        except Exception:
+            print(plain)
 
 
 _RESTORE_JS = (

@@ -52,7 +52,7 @@ export class FixButtons {
       return;
     }
     const button = document.createElement('button');
-    button.className = `${FIX_BUTTON_CLASS} jp-Button jp-mod-styled`;
+    button.className = `${FIX_BUTTON_CLASS} jp-Button`;
     button.type = 'button';
     button.textContent = 'Fix with Devstral';
     button.title = 'Ask Devstral to fix this cell (Alt Shift D)';
@@ -60,8 +60,13 @@ export class FixButtons {
       event.stopPropagation();
       this._onFix(panel, cell.model.sharedModel.getId());
     });
-    const host = cell.node.querySelector('.jp-Cell-outputWrapper') ?? cell.node;
-    host.appendChild(button);
+    // below the outputs (the output wrapper is a row: inside it the button would sit beside them)
+    const outputs = cell.node.querySelector('.jp-Cell-outputWrapper');
+    if (outputs) {
+      outputs.after(button);
+    } else {
+      cell.node.appendChild(button);
+    }
     this._buttons.set(cell, button);
   }
 

@@ -1,16 +1,21 @@
-/** Plugin wiring only: the Devstral sidebar, its commands and the Fix buttons. */
+/**
+ * Plugin wiring only: the Devstral sidebar, its commands, the Fix buttons and the
+ * renderer of `%%devstral fix`'s "Restore original".
+ */
 import {
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { ICommandContext, SIDEBAR_ID, addCommands, fixCell } from './commands';
 import { Conversations } from './conversations';
 import { FixButtons } from './fixButton';
+import { RESTORE_RANK, restoreRendererFactory } from './restoreRenderer';
 import { ServerStatus } from './serverStatus';
 import { DevstralSettings } from './settings';
 import { DevstralSidebar } from './sidebar';
@@ -22,11 +27,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'Devstral in a right sidebar: chat, agent edits by cell id, Fix with Devstral.',
   autoStart: true,
-  requires: [INotebookTracker],
+  requires: [INotebookTracker, IRenderMimeRegistry],
   optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
     palette: ICommandPalette | null,
     registry: ISettingRegistry | null,
     restorer: ILayoutRestorer | null
@@ -47,6 +53,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const fixButtons = new FixButtons((panel, cellId) =>
       fixCell(ctx, panel, cellId)
     );
+
+    // notebooks clone the app's registry when they open: registered here, every one has it
+    const openCells = () => {
+      const notebooks: NotebookPanel[] = [];
+      tracker.forEach(panel => notebooks.push(panel));
+      return notebooks.map(panel => panel.content.widgets);
+    };
+    rendermime.addFactory(restoreRendererFactory(openCells), RESTORE_RANK);
 
     const server = new ServerStatus();
     void server.refresh(serverSettings);

@@ -97,6 +97,10 @@ def test_cell_fix_with_the_real_model_replaces_the_cell(kernel):
         and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
     ]
     assert widgets and BROKEN in widgets[-1]["text/plain"]
+    # ... and JupyterLab's "Restore original" (the labextension's renderer) in the same bundle
+    restore = widgets[-1]["application/vnd.jupyter-devstral.restore+json"]
+    assert restore["original"] == f"%%devstral fix\n{BROKEN}"
+    assert restore["cell_id"] is None or isinstance(restore["cell_id"], str)
     _, reply = kernel.run("assert total == 6.5")
     assert reply["status"] == "ok"
     messages, _ = kernel.run("%devstral status")

@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SIDEBAR_TAB = ".jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id='devstral-sidebar']"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
+CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
 
 
 def missing() -> str | None:
@@ -161,6 +163,25 @@ def open_notebook(page: Any, lab: Lab, name: str, timeout: float = 60_000) -> No
     page.goto(lab.url(f"lab/tree/{name}"))
     page.wait_for_selector(".jp-NotebookPanel", timeout=timeout)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
+
+
+def wait_until(check: Any, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_all(page: Any) -> None:
+    """Shift+Enter through the open notebook's cells, each run waited for (30 s at most)."""
+    cells = page.locator(CELLS)
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    for _ in range(cells.count()):
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        time.sleep(0.3)
 
 
 def cell_sources(page: Any) -> list[str]:

@@ -6,61 +6,19 @@ artifacts/ui/."""
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
-import nbformat
 import pytest
-from lab_harness import Lab, browser_page, cell_sources, missing, open_notebook
+from lab_harness import ARTIFACTS, browser_page, cell_sources, open_notebook, run_all, wait_until
 
 pytestmark = [pytest.mark.model, pytest.mark.timeout(600)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 SETUP = "prices = [3, 4, 5]"
 BROKEN = "total = sum(prics)\nprint(total)"
 DONE = '.jp-Devstral-message[data-role="assistant"][data-done="true"]'
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, qwen_path):
-    reason = missing()
-    if reason and os.environ.get("CI"):  # CI installs all of it: a gap there is a failure
-        pytest.fail(reason)
-    if reason:
-        pytest.skip(reason)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    root = tmp_path_factory.mktemp("lab") / "root"
-    root.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(BROKEN)]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, root / "demo.ipynb")
-    server = Lab(root, str(qwen_path), ARTIFACTS / "jupyter-lab.log", worker_idle_timeout=120)
-    yield server
-    server.stop()
-
-
-def wait_until(check, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def run_all(page):
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
-    cells.nth(0).locator(".jp-InputArea-editor").click()
-    for _ in range(cells.count()):
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-        time.sleep(0.3)
+def notebooks(model):
+    """What the ``lab`` fixture (conftest.py) serves."""
+    return {"demo.ipynb": [SETUP, BROKEN]}
 
 
 def test_status_endpoint_needs_the_token(lab):

@@ -67,3 +67,15 @@ def test_fix_undo_and_ask(lab):
         assert answer.get_attribute("data-reason") == "answered"
         assert len(answer.inner_text().strip()) > 10
         assert page.locator(".jp-Devstral-usage").count() >= 1
+
+        # Stop cancels a long answer as it streams: the turn ends "cancelled", and quickly
+        page.fill(
+            ".jp-Devstral-input", "Write a long, detailed essay about every cell, step by step."
+        )
+        page.click(".jp-Devstral-send")
+        streaming = page.locator('.jp-Devstral-message[data-role="assistant"]').nth(2)
+        wait_until(lambda: len(streaming.inner_text()) > 40, 120, "streamed text")
+        page.click(".jp-Devstral-stop")
+        wait_until(lambda: page.locator(DONE).count() == 3, 20, "the stop")
+        assert page.locator(DONE).nth(2).get_attribute("data-reason") == "cancelled"
+        page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))

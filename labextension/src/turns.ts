@@ -143,16 +143,21 @@ export function applyEvent(turn: ITurn, event: KnownEvent): void {
     }
     case 'attempt': {
       const { iteration, sample, ok, error } = event.data;
-      addCard(turn, {
-        tool: 'attempt',
-        title:
-          `attempt ${iteration}` +
-          (typeof sample === 'number' ? `, candidate ${sample + 1}` : ''),
-        result: {
-          ok,
-          text: ok ? 'the cell ran without error' : String(error ?? 'failed')
-        }
-      });
+      const title =
+        `attempt ${iteration}` +
+        (typeof sample === 'number' ? `, candidate ${sample + 1}` : '');
+      const result = {
+        ok,
+        text: ok ? 'the cell ran without error' : String(error ?? 'failed')
+      };
+      // a fix candidate arrives as an edit_cell call, then its trial: one card for both
+      const candidate = openCard(turn, 'edit_cell');
+      if (candidate) {
+        candidate.title = title;
+        candidate.result = result;
+      } else {
+        addCard(turn, { tool: 'attempt', title, result });
+      }
       break;
     }
     case 'usage': {

@@ -26,6 +26,11 @@ def config(model: str = "", **devstral):
 
 
 @pytest.fixture
+def missing_model(tmp_path):
+    return tmp_path / "missing.gguf"
+
+
+@pytest.fixture
 def jp_server_config(request):
     marker = request.node.get_closest_marker("devstral_model")
     model = request.getfixturevalue(marker.args[0]) if marker else ""
@@ -249,4 +254,20 @@ async def test_a_reconnecting_panel_keeps_its_history(jp_ws_fetch, jp_serverapp,
     (conversation,) = app.conversations
     asked = [m["content"] for m in conversation.agent.history if m["role"] == "user"]
     assert [q.endswith(("first question", "second question")) for q in asked] == [True, True]
+    ws.close()
+
+
+@pytest.mark.devstral_model("missing_model")
+async def test_a_missing_model_is_one_line_and_the_server_lives_on(jp_fetch, jp_ws_fetch, browser):
+    page = browser(["x = 1"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws)
+    chat = {"type": "chat", "turn": "t", "text": "hi", "mode": "ask", "context": {}}
+    ws.write_message(json.dumps(chat))
+    events = await play_turn(ws, page)
+    stopped = events[-1]["data"]
+    assert stopped["reason"] == "backend_error" and "\n" not in stopped["message"]
+    assert "missing.gguf" in stopped["message"]
+    r = await jp_fetch("devstral", "status")
+    assert json.loads(r.body)["state"].startswith("unavailable")
     ws.close()

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="candidate edits tried per round (default 6 for a local model, else 1)",
+        help="candidate edits tried per round (default 8 for a local model, else 1)",
     )
     fix.add_argument(
         "--backend",

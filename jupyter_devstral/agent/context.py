@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from .notebook import CellView, ErrorInfo, NotebookError
-from .outputs import error_from_outputs, render_outputs, trim_traceback, truncate
+from .outputs import (
+    error_from_outputs,
+    render_outputs,
+    simple_traceback,
+    trim_traceback,
+    truncate,
+)
 from .variables import source_uses
 
 __all__ = ["build_fix_context", "build_notebook_overview", "format_cell", "defined_names"]
@@ -35,6 +41,7 @@ MARKDOWN_CHARS = 300
 OUTPUT_CHARS = 600
 RECENT_OUTPUT_CELLS = 2
 RECENT_CELLS = 3
+LATER_DEFINERS = 2  # later cells shown because they define a name the failing cell needs
 SCAN_CHARS = 50_000
 MAX_MISSES = 25
 
@@ -95,10 +102,12 @@ def format_cell(
     source_chars: int = CELL_SOURCE_CHARS,
     output_chars: int = 0,
     show_error: bool = True,
+    ids: bool = True,
 ) -> str:
     """One cell as ``# cell N [id: X] status`` + source (+ ``# output:`` block), bounded."""
     limit = source_chars if cell.cell_type == "code" else min(source_chars, MARKDOWN_CHARS)
-    header = f"# cell {cell.index} [id: {cell.id}]{_status(cell, show_error)}"
+    name = f"cell {cell.index} [id: {cell.id}]" if ids else f"cell {cell.index}"
+    header = f"# {name}{_status(cell, show_error)}"
     lines = [header, truncate(cell.source, limit)]
     if output_chars and cell.outputs:
         rendered = render_outputs(cell.outputs, output_chars)
@@ -181,11 +190,18 @@ def build_fix_context(
     variables: str,
     count_tokens: Callable[[str], int],
     budget: int = 3000,
+    *,
+    plain: bool = False,
+    cell_last: bool = False,
 ) -> str:
     """The user message asking to fix cell ``target_id``, within ``budget`` tokens.
 
     Never cut (only capped): the failing cell, its error and its other outputs. Then the
     variable summary, then earlier cells by priority. Raises NotebookError if the id is unknown.
+    ``plain``: for small models, which copy what they see into their fix: the error as
+    :func:`~.outputs.simple_traceback` writes it, and no cell ids. ``cell_last``: the failing
+    cell right above the reply, after the variables and the error (a second view of the same
+    problem: a small model answers it differently, see :class:`~.fix_loop.FixLoop`).
     """
     pos = next((i for i, c in enumerate(cells) if c.id == target_id), None)
     if pos is None:
@@ -194,15 +210,40 @@ def build_fix_context(
     error = error or error_from_outputs(target.outputs)
     others = [o for o in target.outputs if o.get("output_type") != "error"]
 
-    fixed_head = [f"Notebook of {len(cells)} cells; cell {target.index} [id: {target.id}] failed."]
-    fixed = [
+    name = f"cell {target.index}" if plain else f"cell {target.index} [id: {target.id}]"
+    fixed_head = [f"Notebook of {len(cells)} cells; {name} failed."]
+    cell_part = [
         "## Failing cell",
-        format_cell(target, source_chars=TARGET_SOURCE_CHARS, show_error=False),
+        format_cell(target, source_chars=TARGET_SOURCE_CHARS, show_error=False, ids=not plain),
     ]
-    fixed += ["## Error", trim_traceback(error, ERROR_CHARS) if error else "(no error recorded)"]
     if others:
-        fixed += ["## Its other output", render_outputs(others, TARGET_OUTPUT_CHARS)]
-    tail = [f"\n({later} later cell{'s' if later != 1 else ''} not shown)"] if later else []
+        cell_part += ["## Its other output", render_outputs(others, TARGET_OUTPUT_CHARS)]
+    show_error = simple_traceback if plain else trim_traceback
+    error_part = ["## Error", show_error(error, ERROR_CHARS) if error else "(no error recorded)"]
+    fixed = cell_part + error_part
+    # names the cell uses that no earlier cell defines but a later one does: the notebook
+    # was written out of order, and the fix needs that later definition
+    uses = source_uses(target.source[:SCAN_CHARS])
+    known = set(_BUILTINS) | set(uses.bound)
+    for cell in earlier:
+        if cell.cell_type == "code":
+            known |= defined_names(cell.source)
+    missing = set(uses.loaded) - known
+    ahead = [
+        c
+        for c in cells[pos + 1 :]
+        if missing and c.cell_type == "code" and defined_names(c.source) & missing
+    ][:LATER_DEFINERS]
+    later_part: list[str] = []
+    if ahead:
+        later_part = ["## Later cells, not run yet, that define names it uses"]
+        later_part += [
+            format_cell(c, source_chars=CELL_SOURCE_CHARS // 2, show_error=False, ids=not plain)
+            for c in ahead
+        ]
+        fixed = cell_part + later_part + error_part
+    hidden = later - len(ahead)
+    tail = [f"\n({hidden} later cell{'s' if hidden != 1 else ''} not shown)"] if hidden else []
     remaining = budget - count_tokens(_assemble(fixed_head + fixed + tail))
 
     var_part: list[str] = []
@@ -229,7 +270,8 @@ def build_fix_context(
     order += [i for i in by_recency if earlier[i].cell_type != "code"]
 
     def render(i: int) -> str:
-        return format_cell(earlier[i], output_chars=OUTPUT_CHARS if i in with_output else 0)
+        outputs = OUTPUT_CHARS if i in with_output else 0
+        return format_cell(earlier[i], output_chars=outputs, ids=not plain)
 
     order = list(dict.fromkeys(order))
     chosen = _pack(order, render, count_tokens, remaining)
@@ -239,7 +281,11 @@ def build_fix_context(
         omitted = len(shown) - len(picked)
         header = f"## Earlier cells ({len(picked)} shown, {omitted} omitted)" if shown else ""
         body = [chosen[i][0] for i in picked]
-        parts = fixed_head + ([header, *body] if shown else []) + fixed + var_part + tail
+        parts = fixed_head + ([header, *body] if shown else [])
+        if cell_last:
+            parts += later_part + var_part + error_part + cell_part + tail
+        else:
+            parts += fixed + var_part + tail
         text = _assemble(parts)
         if not chosen or count_tokens(text) <= budget:
             return text

@@ -13,6 +13,7 @@ turn, the run result as the next turn.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -31,9 +32,14 @@ _FENCE = re.compile(r"```[ \t]*(?:python|py|ipython|python3)?[ \t]*\n(.*?)(?:```
 class ToolEdits:
     name = "tools"
     system = FIX_SYSTEM
+    plain = False  # IPython's traceback, trimmed
+    views = (False,)  # one conversation, the classic layout (see build_fix_context)
 
     def instruction(self, cell_id: str) -> str:
         return fix_instruction(cell_id)
+
+    def examples(self, cell_last: bool = False) -> list[dict[str, Any]]:
+        return []
 
     def request(self, cell_id: str) -> dict[str, Any]:
         return {
@@ -63,10 +69,24 @@ class ToolEdits:
 class FencedEdits:
     name = "fenced"
     system = FIX_SYSTEM_FENCED
+    #: errors as plain ``line N: code`` steps: small models copy IPython's arrows into fixes
+    plain = True
+    #: two conversations: the classic layout, and the failing cell right above the reply
+    #: (measured: each fixes cells the other does not)
+    views = (False, True)
     prefix = "```python\n"
 
     def instruction(self, cell_id: str) -> str:
         return fix_instruction_fenced(cell_id)
+
+    def examples(self, cell_last: bool = False) -> list[dict[str, Any]]:
+        """One worked example, as a first exchange: a small model learns the reply's shape
+        (the whole cell, only the broken part changed, nothing else) from it better than
+        from the instructions. Constant, so it is part of the cached prompt prefix."""
+        return [
+            {"role": "user", "content": _example_context(cell_last) + self.instruction("")},
+            {"role": "assistant", "content": self.prefix + EXAMPLE_FIX + "\n```"},
+        ]
 
     def request(self, cell_id: str) -> dict[str, Any]:
         return {
@@ -93,6 +113,35 @@ class FencedEdits:
                 "content": result + "\nReply with the corrected cell in one ```python block.",
             },
         ]
+
+
+EXAMPLE_FIX = "shout = [n.upper() for n in names]\nprint(len(shout), shout[0])"
+
+
+@functools.lru_cache(maxsize=2)
+def _example_context(cell_last: bool = False) -> str:
+    """The worked example's question, built like a real one (see :func:`build_fix_context`)."""
+    from .context import build_fix_context
+    from .notebook import CellView, ErrorInfo
+
+    cells = [
+        CellView("a", 0, "code", "names = ['ada', 'grace']", [], 1),
+        CellView("b", 1, "code", "shout = names.upper()\nprint(len(shout), shout[0])", [], 2),
+    ]
+    error = ErrorInfo(
+        "AttributeError",
+        "'list' object has no attribute 'upper'",
+        [
+            "Traceback (most recent call last):",
+            '  File "<cell>", line 1, in <module>',
+            "    shout = names.upper()",
+            "AttributeError: 'list' object has no attribute 'upper'",
+        ],
+    )
+    variables = "names: list len 2 of str; first ['ada', 'grace']"
+    return build_fix_context(
+        cells, "b", error, variables, lambda t: len(t) // 4, plain=True, cell_last=cell_last
+    )
 
 
 def extract_code(text: str, primed: bool = False) -> str | None:

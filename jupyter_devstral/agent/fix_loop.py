@@ -12,22 +12,37 @@ backend error, or on cancel, and always says why.
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
-from .candidates import clean_candidate, failure_rank, intent_problem
+from .candidates import (
+    STRONG_DOUBT,
+    clean_candidate,
+    complete_helpers,
+    defined_names,
+    doubts,
+    failure_rank,
+    intent_problem,
+    only_echo,
+    splice_line,
+)
 from .context import build_fix_context
 from .edit_formats import edit_format
 from .events import AgentEvent, EventSink, ignore
 from .notebook import ErrorInfo, NotebookHome, RunResult
+from .outputs import error_lines, render_outputs, simple_traceback
 from .tools import describe_run
 
 VARIABLES_CALL = (
     "print(__import__('sys').modules['__devstral_variables'].summarize("
     "get_ipython().user_ns, {source!r}, {max_chars}))"
 )
+
+
+_UNDEFINED = re.compile(r"^(! ([A-Za-z_]\w*): not defined)$", re.M)
 
 
 @dataclass
@@ -72,6 +87,16 @@ class FixResult:
             "message": self.message,
             "iterations": self.iterations,
             "attempts": len(self.attempts),
+            "tried": [
+                {
+                    "iteration": a.iteration,
+                    "sample": a.sample,
+                    "ok": a.ok,
+                    "error": a.error,
+                    "source": a.source,
+                }
+                for a in self.attempts
+            ],
             "usage": self.usage,
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
@@ -79,6 +104,17 @@ class FixResult:
             "final": self.final,
             "diff": self.diff(),
         }
+
+
+def _output_key(run: RunResult) -> str:
+    """What a trial printed (its last expression's value included), to compare candidates."""
+    parts = []
+    for out in run.outputs:
+        if out.get("output_type") == "stream":
+            parts.append(str(out.get("text", "")))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            parts.append(str((out.get("data") or {}).get("text/plain", "")) + "\n")
+    return "".join(parts).strip()
 
 
 def similarity(original: str, candidate: str) -> float:
@@ -105,7 +141,7 @@ class FixLoop:
         self.backend, self.home = backend, home
         self.format = edit_format(edit_format_name, backend.capabilities.native_tools)
         self.max_iterations = max(1, max_iterations)
-        self.samples = samples or (6 if backend.capabilities.cheap_samples else 1)
+        self.samples = samples or (8 if backend.capabilities.cheap_samples else 1)
         window = backend.capabilities.context_window
         self.context_budget = context_budget or max(1000, min(6000, window // 2))
         self.run_timeout = run_timeout
@@ -120,10 +156,18 @@ class FixLoop:
         self.emit(AgentEvent("status", {"text": text}))
 
     def variables(self, source: str, max_chars: int = 1500) -> str:
-        return self.home.variable_summary(source, max_chars)
+        summary = self.home.variable_summary(source, max_chars)
+
+        def hint(match: re.Match) -> str:  # a name defined nowhere, like nothing else
+            name = match.group(2)
+            if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", source):
+                return f"{match.group(1)} anywhere: define the function {name} in this cell"
+            return f"{match.group(1)} anywhere: define it in this cell"
+
+        return _UNDEFINED.sub(hint, summary)
 
     def _ask(
-        self, messages: list[dict], cell_id: str, iteration: int, sample: int
+        self, messages: list[dict], cell_id: str, iteration: int, sample: int, conv: int = 0
     ) -> tuple[str, list[ToolCall]]:
         options = self.format.request(cell_id)
         options["max_tokens"] = min(options["max_tokens"], self._reply_tokens)
@@ -131,9 +175,11 @@ class FixLoop:
         events = self.backend.chat(
             messages,
             tools,
-            # the first sample of each round is the model's best guess; the others explore
-            temperature=0.0 if sample == 0 else min(1.2, 0.6 + 0.15 * sample),
-            seed=1000 * iteration + sample,
+            # the first sample of each round is the model's best guess; the others explore,
+            # hotter and hotter (the backend's min_p keeps them sane; a small model copies
+            # the failing line unchanged at lower temperatures)
+            temperature=0.0 if sample == 0 else min(2.0, 0.7 + 0.2 * sample),
+            seed=1000 * iteration + 100 * conv + sample,
             cancel=self.cancel,
             **options,
         )
@@ -188,7 +234,14 @@ class FixLoop:
     def _fix(self, cell_id: str, error: ErrorInfo | None, result: FixResult) -> None:
         original = result.original
         if error is None:
-            run = self.home.run_cell(cell_id, self.run_timeout)
+            # in a fork where possible: a cell that fails half-way may already have changed
+            # the state (``items = items.append(2)`` sets items to None before it fails), and
+            # every candidate would then start from that broken state
+            sandboxed = self.home.sandboxed_trials
+            if sandboxed:
+                run = self.home.try_source(cell_id, original, self.run_timeout)
+            if not sandboxed or run.ok:
+                run = self.home.run_cell(cell_id, self.run_timeout)
             if run.ok:
                 result.fixed, result.reason, result.message = True, "already_runs", "the cell runs"
                 return
@@ -198,40 +251,83 @@ class FixLoop:
         self._reply_tokens = 4 * self.backend.count_tokens(original) + 160
         self._status("building context")
         variables = self.variables(original)
-        context = build_fix_context(
-            self.home.cells(),
-            cell_id,
-            error,
-            variables,
-            self.backend.count_tokens,
-            self.context_budget,
-        )
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": self.format.system},
-            {"role": "user", "content": context + self.format.instruction(cell_id)},
+        # one conversation per view of the problem (small models: the classic layout, and
+        # the failing cell last), each append-only; the first round samples both
+        contexts = [
+            build_fix_context(
+                self.home.cells(),
+                cell_id,
+                error,
+                variables,
+                self.backend.count_tokens,
+                self.context_budget,
+                plain=self.format.plain,
+                cell_last=cell_last,
+            )
+            for cell_last in self.format.views
         ]
+        context = contexts[0]
+        conversations: list[list[dict[str, Any]]] = [
+            [
+                {"role": "system", "content": self.format.system},
+                *self.format.examples(cell_last),
+                {"role": "user", "content": text + self.format.instruction(cell_id)},
+            ]
+            for text, cell_last in zip(contexts, self.format.views, strict=True)
+        ]
+        second = self.samples // 3 if len(conversations) > 1 else 0
+        quotas = {0: self.samples - second, 1: second} if second else {0: self.samples}
         seen = {error.key}  # errors met so far
         told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
-        earlier = [c.source for c in self.home.cells() if c.id != cell_id and c.cell_type == "code"]
+        cells = self.home.cells()
+        at = next(i for i, c in enumerate(cells) if c.id == cell_id)
+        earlier = [c.source for c in cells[:at] if c.cell_type == "code"]
+        later = [c.source for c in cells[at + 1 :] if c.cell_type == "code"]
+        code_lines = {
+            ln.strip() for cell in [original, *earlier, *later] for ln in cell.split("\n")
+        }
+        echoes: set[str] = set()
+
+        def add_echoes(text: str) -> None:  # prompt lines that are not code
+            echoes.update(ln.strip() for ln in text.split("\n") if ln.strip() not in code_lines)
+
+        add_echoes(context.split("## Failing cell", 1)[-1] + self.format.instruction(cell_id))
+        add_echoes(context.split("## Failing cell", 1)[0].split("## Variables in the kernel")[-1])
+        # the cell the model is asked to correct now, and the lines its error went through
+        base, base_lines = original, error_lines(error)
+        inputs = set().union(*(defined_names(c) for c in earlier)) if earlier else set()
+
+        def doubt(source: str) -> int:
+            return doubts(original, source, context, inputs)
+
+        # candidates that run but look doubtful: kept while the loop looks for a better one
+        tentative: list[tuple[int, int, float, str]] = []
         for iteration in range(1, self.max_iterations + 1):
             result.iterations = iteration
             self.emit(
                 AgentEvent("attempt_start", {"iteration": iteration, "of": self.max_iterations})
             )
             self._status(f"attempt {iteration}/{self.max_iterations}")
-            failures: list[tuple[str, ToolCall, RunResult]] = []
-            winners: list[tuple[str, ToolCall, RunResult]] = []
-            fallback: tuple[str, ToolCall, str] | None = None
-            draws = 0
-            for sample in range(2 * self.samples):  # duplicates don't count as candidates
-                if draws >= self.samples:
+            failures: list[tuple[str, ToolCall, RunResult, int]] = []
+            winners: list[tuple[str, ToolCall, RunResult, int]] = []
+            fallback: tuple[str, ToolCall, str, int] | None = None
+            # (conversation, sample): a conversation draws up to twice its quota of replies,
+            # duplicates don't count as candidates
+            plan = [(c, k) for c, quota in quotas.items() for k in range(2 * quota)]
+            draws = dict.fromkeys(quotas, 0)
+            taken = False
+            for conv, sample in plan:
+                if taken:
                     break
+                if draws[conv] >= quotas[conv]:
+                    continue
                 if self.cancel.cancelled:
                     result.reason = "cancelled"
                     return
+                messages = conversations[conv]
                 try:
-                    text, calls = self._ask(messages, cell_id, iteration, sample)
+                    text, calls = self._ask(messages, cell_id, iteration, sample, conv)
                 except BackendError as exc:
                     if exc.kind != "bad_response":
                         raise
@@ -243,12 +339,13 @@ class FixLoop:
                 edit = self.format.edit(text, calls, cell_id)
                 if edit is None:
                     continue
-                source = clean_candidate(edit.arguments["source"], original, earlier)
+                source = clean_candidate(edit.arguments["source"], original, earlier, echoes)
+                source = complete_helpers(splice_line(source, base, base_lines), base)
                 edit = ToolCall(edit.id, edit.name, dict(edit.arguments, source=source))
-                if source.strip() in tried:
+                if source.strip() in tried or only_echo(source, echoes):
                     continue
                 tried.add(source.strip())
-                draws += 1
+                draws[conv] += 1
                 self.emit(
                     AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
                 )
@@ -275,17 +372,38 @@ class FixLoop:
                     )
                 )
                 if run.ok and not problem:
-                    winners.append((text, edit, run))
-                    if sample == 0:  # the model's own best guess runs: take it
-                        break
+                    winners.append((text, edit, run, conv))
+                    # the model's own best guess runs, no doubts: take it
+                    taken = sample == 0 and not doubt(source)
                     continue
                 if run.ok:
-                    fallback = fallback or (text, edit, problem or "")
+                    fallback = fallback or (text, edit, problem or "", conv)
                     continue
-                failures.append((text, edit, run))
-            # of the samples that run, the smallest change to the cell wins
-            winners.sort(key=lambda w: -similarity(original, w[1].arguments["source"]))
-            for text, edit, _ in winners:
+                failures.append((text, edit, run, conv))
+            # of the samples that run, the one with the fewest doubts wins, then the one
+            # whose output most others agree on (self-consistency), then the smallest change
+            # to the cell; strong doubts: look on, unless this is the end
+            shown = [_output_key(w[2]) for w in winners]
+            ranked = sorted(
+                (
+                    (
+                        doubt(w[1].arguments["source"]),
+                        -shown.count(key) if key else -1,
+                        similarity(original, w[1].arguments["source"]),
+                        w,
+                    )
+                    for w, key in zip(winners, shown, strict=True)
+                ),
+                key=lambda r: (r[0], r[1], -r[2]),
+            )
+            winners = [r[3] for r in ranked]
+            if ranked and ranked[0][0] >= STRONG_DOUBT:
+                tentative += [(d, v, -sim, w[1].arguments["source"]) for d, v, sim, w in ranked]
+                winners = []
+                if iteration == self.max_iterations or not (failures or fallback):
+                    if self._settle(cell_id, tentative, result):
+                        return
+            for text, edit, _, conv in winners:
                 if self._apply(cell_id, edit.arguments["source"], result):
                     return
                 failures.append(
@@ -297,15 +415,19 @@ class FixLoop:
                                 "Error", "the fix ran in the trial but not in the kernel"
                             )
                         ),
+                        conv,
                     )
                 )
             if fallback is not None and not failures:
-                text, edit, problem = fallback
-                messages += self.format.turn(
+                text, edit, problem, conv = fallback
+                conversations[conv] += self.format.turn(
                     text, edit, f"The cell ran, but this is not a fix: {problem}. Fix the cause."
                 )
+                quotas = {conv: self.samples}  # the next rounds go on in that conversation
                 continue
             if not failures:
+                if self._settle(cell_id, tentative, result):
+                    return
                 result.reason = "model_gave_up"
                 result.message = "not fixed: the model proposed no new edit of the cell"
                 return
@@ -314,6 +436,8 @@ class FixLoop:
             fresh = [f for f in failures if f[2].error and f[2].error.key not in seen]
             stale = [f for f in failures if f[2].error and f[2].error.key not in told]
             if not stale:
+                if self._settle(cell_id, tentative, result):
+                    return
                 err = failures[0][2].error
                 result.reason = "repeated_error"
                 result.message = (
@@ -321,12 +445,12 @@ class FixLoop:
                 )
                 return
             pool = sorted(stale, key=lambda f: (failure_rank(f[2].error, error), f not in fresh))
-            text, edit, run = pool[0]
+            text, edit, run, conv = pool[0]
             assert run.error is not None
             repeated = run.error.key in seen
             seen.add(run.error.key)
             told.add(run.error.key)
-            feedback = describe_run(run)
+            feedback = self._describe_failure(run)
             if repeated:
                 feedback = "Your edit did not fix the error. " + feedback
             extra = (
@@ -336,13 +460,40 @@ class FixLoop:
             )
             if extra.strip() and extra.strip() not in variables:
                 feedback += "\nLive variables the new source uses:\n" + extra.strip()
-            messages += self.format.turn(text, edit, feedback)
+            base, base_lines = edit.arguments["source"], error_lines(run.error)
+            turn = self.format.turn(text, edit, feedback)
+            add_echoes(turn[-1]["content"])
+            conversations[conv] += turn
+            quotas = {conv: self.samples}  # the next rounds go on in that conversation
             self.emit(
                 AgentEvent("tool_result", {"name": "edit_cell", "ok": False, "text": feedback})
             )
+        if self._settle(cell_id, tentative, result):
+            return
         result.reason = "max_iterations"
         last = result.attempts[-1].error if result.attempts else ""
         result.message = f"not fixed after {self.max_iterations} attempts ({last})"
+
+    def _describe_failure(self, run: RunResult) -> str:
+        """A failed trial as the model reads it (plain steps for small models)."""
+        if not self.format.plain or run.error is None:
+            return describe_run(run)
+        before = render_outputs([o for o in run.outputs if o.get("output_type") != "error"], 600)
+        parts = ["The cell failed."]
+        if before.strip():
+            parts.append(f"Output before the error:\n{before}")
+        parts.append("Error:\n" + simple_traceback(run.error))
+        return "\n".join(parts)
+
+    def _settle(
+        self, cell_id: str, tentative: list[tuple[int, int, float, str]], result: FixResult
+    ) -> bool:
+        """At the end, the least doubtful candidate that ran, if any; True when applied."""
+        for *_, source in sorted(tentative):
+            if self._apply(cell_id, source, result):
+                return True
+        tentative.clear()
+        return False
 
     def _apply(self, cell_id: str, source: str, result: FixResult) -> bool:
         """Run the winning candidate for real; keep it only if it runs there too."""

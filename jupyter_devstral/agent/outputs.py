@@ -278,3 +278,140 @@ def render_outputs(outputs: list[dict[str, Any]], max_chars: int = 2000) -> str:
                 parts.append(trim_traceback(err, max_chars))
     joined = "\n".join(parts)
     return truncate(joined, max_chars) if len(joined) > max_chars else joined
+
+
+# --- a plain traceback for small models ---------------------------------------------------
+
+_IPY_FRAME_RE = re.compile(
+    r"^\s*(?:Cell|Input) In ?\[(?P<count>\d*)\], line (?P<line>\d+)(?:, in (?P<func>[^\s(]+))?"
+)
+_PY_FRAME_RE = re.compile(
+    r'^\s*File "?(?P<path>[^",\n]+?)"?(?::(?P<line1>\d+)|, line (?P<line2>\d+))'
+    r"(?:, in (?P<func>[^\s(]+))?"
+)
+_CODE_ARROW_RE = re.compile(r"^\s*-*> ?(\d+)\s?(?P<code>.*)$")
+_CONTEXT_LINE_RE = re.compile(r"^\s*\d+\s?(.*)$")
+_CHAIN_RE = re.compile(r"^(The above exception was|During handling of the above exception)")
+_EXC_LINE_RE = re.compile(
+    r"^[\w.]*(?:Error|Exception|Warning|Interrupt|Exit)\b(?::.*|\s+Traceback.*)?$"
+)
+_COMPREHENSION = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
+_SYNTAX_SUFFIX_RE = re.compile(r"\s*\([^()]*\.py, line \d+\)$")
+
+
+def _frames(lines: list[str]) -> list[dict[str, Any]]:
+    """Frames of one exception's traceback lines: where, which function, the code line."""
+    frames: list[dict[str, Any]] = []
+    for line in lines:
+        m = _IPY_FRAME_RE.match(line)
+        if m:
+            frames.append(
+                {
+                    "where": f"In[{m['count']}]",
+                    "lib": "",
+                    "line": int(m["line"]),
+                    "func": m["func"] or "",
+                    "code": None,
+                    "plain": False,
+                }
+            )
+            continue
+        m = _PY_FRAME_RE.match(line)
+        if m:
+            kind, pkg = _frame_kind(line)
+            path = m["path"]
+            where = "cell" if path in ("<cell>", "<string>") else path
+            if kind == "user" and ("ipykernel_" in path or "ipython-input" in path):
+                where = "kernel:" + path
+            frames.append(
+                {
+                    "where": where,
+                    "lib": pkg if kind == "lib" else "",
+                    "line": int(m["line1"] or m["line2"]),
+                    "func": m["func"] or "",
+                    "code": None,
+                    "plain": True,
+                }
+            )
+            continue
+        if not frames or frames[-1]["code"] is not None or not line.strip():
+            continue
+        frame = frames[-1]
+        arrow = _CODE_ARROW_RE.match(line)
+        if arrow:
+            frame["code"] = arrow["code"].strip()
+        elif frame["plain"] and not _CARET_RE.match(line) and not _EXC_LINE_RE.match(line.strip()):
+            frame["code"] = line.strip()
+        elif (
+            not frame["plain"]
+            and not _CONTEXT_LINE_RE.match(line)
+            and not _CARET_RE.match(line)
+            and not _EXC_LINE_RE.match(line.strip())
+        ):
+            frame["code"] = line.strip()  # a SyntaxError block: the code line, no arrow
+    return frames
+
+
+def _last_frames(error: ErrorInfo) -> list[dict[str, Any]]:
+    """The frames of the last exception of a chain, from the failing cell down (ANSI-free)."""
+    text = _clean("\n".join(truncate(str(e), 4000) for e in error.traceback[-400:]))
+    blocks: list[list[str]] = [[]]
+    for line in text.split("\n"):
+        if _CHAIN_RE.match(line.strip()):
+            blocks.append([])
+        else:
+            blocks[-1].append(line)
+    frames = _frames(blocks[-1]) or _frames([ln for b in blocks for ln in b])
+    if any(f["where"] == "cell" for f in frames):  # a trial run: frames above it are ours
+        frames = frames[next(i for i, f in enumerate(frames) if f["where"] == "cell") :]
+    return frames
+
+
+def error_lines(error: ErrorInfo) -> list[int]:
+    """Line numbers in the failing cell that the traceback goes through, innermost first."""
+    frames = _last_frames(error)
+    target = next((f["where"] for f in frames if not f["lib"]), None)
+    lines = [f["line"] for f in frames if f["where"] == target and not f["lib"]]
+    return list(dict.fromkeys(reversed(lines)))
+
+
+def simple_traceback(error: ErrorInfo, max_chars: int = 1500) -> str:
+    """The error as a small model reads it best: no ``Cell In[..]`` headers, arrows, context
+    lines or ANSI (small models copy those into their fix), just ``line N: <code>`` for each
+    step through the failing cell (``line N, in f: <code>`` inside its functions), one line
+    for a function of an earlier cell or a library it went through, and ``Ename: message``.
+
+    The failing cell is the first cell the traceback names; of chained exceptions only the
+    last one counts (pandas raises a KeyError "from" its own).
+    """
+    frames = _last_frames(error)
+    target = next((f["where"] for f in frames if not f["lib"]), None)
+    out: list[str] = []
+    libs: list[str] = []
+    for frame in frames:
+        if frame["lib"]:
+            libs.append(frame["lib"])
+            continue
+        if libs:
+            out.append(f"(inside {', '.join(dict.fromkeys(libs))})")
+            libs = []
+        func = frame["func"]
+        code = frame["code"] or ""
+        if func in _COMPREHENSION and out and out[-1].endswith(": " + code):
+            continue
+        if func in ("", "<module>") + _COMPREHENSION:
+            where = f"line {frame['line']}"
+        else:
+            where = f"line {frame['line']}, in {func}"
+        if frame["where"] != target:
+            where = f"in {func or 'code'} (defined in an earlier cell)"
+        out.append(f"{where}: {code}" if code else where)
+    if libs:
+        out.append(f"(inside {', '.join(dict.fromkeys(libs))})")
+    evalue = error.evalue
+    if error.ename in ("SyntaxError", "IndentationError", "TabError"):
+        evalue = _SYNTAX_SUFFIX_RE.sub("", evalue)
+    out.append(f"{error.ename}: {evalue}" if evalue else error.ename)
+    if len(out) > 12:  # deep recursion: the first steps and the last ones
+        out = [*out[:4], f"[... {len(out) - 11} steps cut ...]", *out[-7:]]
+    return truncate("\n".join(out), max_chars, head_share=0.3)

@@ -228,3 +228,20 @@ def test_thousand_cells_with_large_outputs_under_100ms() -> None:
     shown = shown_indices(text)
     assert 500 in shown and 997 in shown  # v500 is used by the target; 997 is the latest
     assert "[image/png" not in text or "KB]" in text
+
+
+def test_a_later_cell_defining_a_name_the_cell_needs_is_shown():
+    cells = [
+        CellView("a", 0, "code", "prices = [1.0, 2.0]", [], 1),
+        CellView("b", 1, "code", "t = add_tax(sum(prices))\nt", [], 2),
+        CellView("c", 2, "code", "def add_tax(x):\n    return x * 1.2", [], None),
+        CellView("d", 3, "code", "print(t)", [], None),
+    ]
+    error = ErrorInfo("NameError", "name 'add_tax' is not defined")
+    text = build_fix_context(cells, "b", error, "", chars4, plain=True)
+    assert "## Later cells, not run yet, that define names it uses" in text
+    assert "def add_tax(x):" in text and "print(t)" not in text
+    assert "(1 later cell not shown)" in text
+    # nothing missing: no later cell
+    text = build_fix_context(cells, "a", None, "", chars4, plain=True)
+    assert "Later cells" not in text and "(3 later cells not shown)" in text

@@ -54,7 +54,8 @@ def test_fixes_in_one_iteration(home, fmt):
         assert "KeyError" in prompt and "'alpah'" in prompt  # the error
         assert "## Variables in the kernel" in prompt and "alpha" in prompt.split("## Var")[1]
         assert SETUP in prompt  # the earlier cell
-        assert BROKEN in prompt and cell_id in prompt
+        assert BROKEN in prompt
+        assert (cell_id in prompt) == (fmt == "tools")  # small models: no ids to echo
         if fmt == "tools":
             assert request.tools == FIX_TOOLS and request.tool_choice == "required"
             assert request.extra["fixed_arguments"] == {"edit_cell": {"cell_id": cell_id}}
@@ -264,3 +265,36 @@ def test_the_greedy_sample_that_runs_is_taken_at_once(home):
     cell_id = target(home)
     result, backend, _ = run(home, [reply("tools", FIXED, cell_id)] * 3, samples=3)
     assert result.fixed and len(backend.requests) == 1
+
+
+DOUBTFUL = "total = config['alpha'] + 7\nprint(total)"  # 7: a constant from nowhere
+STILL_FAILING = "total = config['alhpa'] + 1\nprint(total)"
+
+
+def test_a_doubtful_candidate_waits_for_a_better_one(home):
+    """A candidate that runs but invents a constant is kept aside; a clean one found in the
+    next round wins."""
+    cell_id = target(home)
+    replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING, FIXED)]
+    result, _, _ = run(home, replies, samples=2)
+    assert result.fixed and result.final == FIXED and result.iterations == 2
+
+
+def test_with_nothing_better_the_doubtful_candidate_is_taken_at_the_end(home):
+    cell_id = target(home)
+    replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING)]
+    replies += [reply("tools", STILL_FAILING + " ", cell_id)] * 2  # the same error again
+    result, _, _ = run(home, replies, samples=2)
+    assert result.fixed and result.final == DOUBTFUL and home.cell(cell_id).source == DOUBTFUL
+
+
+def test_candidates_that_agree_on_the_output_outvote_a_closer_one(home):
+    cell_id = target(home)
+    majority = [
+        "total = config.get('alpha') + 1\nprint(total)",  # 2
+        "total = 1 + config['alpha']\nprint(total)",  # 2 again
+    ]
+    closest = "total = config['alpha'] + 1\nprint(total + 1)"  # 3, the smallest change
+    replies = [reply("tools", s, cell_id) for s in [BROKEN + " ", closest, *majority]]
+    result, _, _ = run(home, replies, samples=4)
+    assert result.fixed and result.final in majority

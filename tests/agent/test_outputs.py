@@ -12,7 +12,9 @@ import pytest
 from jupyter_devstral.agent.notebook import ErrorInfo
 from jupyter_devstral.agent.outputs import (
     error_from_outputs,
+    error_lines,
     render_outputs,
+    simple_traceback,
     strip_ansi,
     trim_traceback,
     truncate,
@@ -217,3 +219,54 @@ def test_fifty_megabytes_is_fast() -> None:
     assert elapsed < 0.05, elapsed
     assert len(text) < 2100
     assert "[image/png output, 35.8 MB]" in text
+
+
+# --- the plain traceback of small models' prompts -------------------------------------------
+
+
+def test_simple_traceback_of_real_tracebacks() -> None:
+    assert simple_traceback(real("name_error")) == (
+        "line 4: f(x)\n"
+        "line 2, in f: return n + undefined_name\n"
+        "NameError: name 'undefined_name' is not defined"
+    )
+    # chained pandas KeyError: the last exception only, library frames as one line
+    assert simple_traceback(real("pandas_key_error")) == (
+        "line 1: total = df['prices'].sum()\n(inside pandas)\nKeyError: 'prices'"
+    )
+    assert simple_traceback(real("syntax_error")) == (
+        "line 1: for i in range(3)\nSyntaxError: expected ':'"
+    )
+    for name in TRACEBACKS:
+        text = simple_traceback(real(name))
+        assert "\x1b" not in text and "Cell In" not in text and "-->" not in text
+        assert text.endswith(real(name).ename + ": " + text.rsplit(": ", 1)[-1])
+
+
+def test_simple_traceback_of_a_forked_trial() -> None:
+    error = ErrorInfo(
+        "TypeError",
+        "scale() missing 1 required positional argument: 'o'",
+        [
+            "Traceback (most recent call last):",
+            '  File "<__devstral_sandbox>", line 80, in run_source',  # our own frame: dropped
+            '  File "<cell>", line 2, in <module>',
+            "    x = [scale(v, 2) for v in vs]",
+            '  File "<cell>", line 2, in <listcomp>',
+            "    x = [scale(v, 2) for v in vs]",
+            '  File "/tmp/ipykernel_7/123.py", line 3, in helper',
+            "    return json.loads(v)",
+            '  File "/usr/lib/python3.11/json/__init__.py", line 339, in loads',
+            "    raise TypeError(...)",
+            "TypeError: scale() missing 1 required positional argument: 'o'",
+        ],
+    )
+    assert simple_traceback(error) == (
+        "line 2: x = [scale(v, 2) for v in vs]\n"
+        "in helper (defined in an earlier cell): return json.loads(v)\n"
+        "(inside json)\n"
+        "TypeError: scale() missing 1 required positional argument: 'o'"
+    )
+    assert error_lines(error) == [2]
+    assert error_lines(real("name_error")) == [2, 4]  # innermost first
+    assert simple_traceback(ErrorInfo("ValueError", "bad", [])) == "ValueError: bad"

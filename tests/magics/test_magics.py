@@ -125,7 +125,7 @@ def test_a_candidate_that_calls_the_magic_is_no_fix(ip, capsys):
     assert "candidate 1.1: UsageError: a candidate fix cannot call %devstral itself" in out
     assert next_input(ip) == FIXED
     model = devstral(ip).backend_override
-    assert "%%devstral" not in model.requests[0].messages[1]["content"]  # history shows code
+    assert "%%devstral" not in model.requests[0].messages[-1]["content"]  # history shows code
 
 
 def test_a_cell_that_runs_needs_no_fix(ip, capsys):
@@ -173,7 +173,7 @@ def test_line_fix_takes_up_the_last_failed_cell(ip, capsys):
     assert next_input(ip) == FIXED  # offered as the next input
     assert "+total = df['revenue'].sum()" in out and "offered as the next cell" in out
     model = devstral(ip).backend_override
-    assert "revnue" in model.requests[0].messages[1]["content"]  # the failed cell, by content
+    assert "revnue" in model.requests[0].messages[-1]["content"]  # the failed cell, by content
     capsys.readouterr()
     run(ip, "%devstral fix")
     assert "no failed cell to fix" in capsys.readouterr().out

@@ -30,7 +30,7 @@ fi
 # the sidebar's TypeScript: prettier owns its formatting; Jest runs its unit tests (notebook
 # operations on a YNotebook, the shared protocol fixture). pip install -e . installs its
 # node_modules when it builds the extension.
-jlpm="$(dirname "$py")/jlpm"
+jlpm="$(cd "$(dirname "$(command -v "$py")")" && pwd)/jlpm"
 if [ -d labextension/node_modules ] && [ -x "$jlpm" ]; then
   echo "== labextension: prettier, jest"
   (cd labextension && "$jlpm" prettier:check && "$jlpm" test --silent) || lint=1

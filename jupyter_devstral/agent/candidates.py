@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
 import re
+import token
+import tokenize
 from collections.abc import Collection, Iterator
 
 from .notebook import ErrorInfo
@@ -375,3 +378,60 @@ def complete_helpers(candidate: str, base: str) -> str:
     if all(isinstance(node, _HELPERS) for node in own.body):
         return candidate  # the cell itself only defines helpers
     return candidate.rstrip("\n") + "\n\n" + base
+
+
+def _tokens(source: str) -> list[tokenize.TokenInfo] | None:
+    try:
+        return [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in (tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER)
+        ]
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return None
+
+
+def transplants(base: str, candidate: str, limit: int = 3) -> list[str]:
+    """The candidate's one-token replacements (a name, a string, a number) applied to
+    ``base`` alone, when the candidate also changed more than that.
+
+    A small model that finds the right key (``'first name'`` for ``'first_name'``) often
+    rewrites the rest of the line too (drops ``.tolist()``, adds a ``print``): the minimal
+    edit that keeps everything else is worth a trial of its own. All replacements together
+    first, then each alone (at most ``limit`` variants)."""
+    a, b = _tokens(base), _tokens(candidate)
+    if not a or not b:
+        return []
+    matcher = difflib.SequenceMatcher(
+        None, [t.string for t in a], [t.string for t in b], autojunk=False
+    )
+    swaps, other = [], False
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if (
+            tag == "replace"
+            and i2 - i1 == j2 - j1 == 1
+            and a[i1].type == b[j1].type
+            and a[i1].type in (token.NAME, token.STRING, token.NUMBER)
+        ):
+            swaps.append((a[i1], b[j1].string))
+        else:
+            other = True
+    if not swaps or not other:
+        return []
+    lines = base.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def apply(chosen: list[tuple[tokenize.TokenInfo, str]]) -> str:
+        text = base
+        for tok, new in sorted(chosen, key=lambda s: s[0].start, reverse=True):
+            begin = starts[tok.start[0] - 1] + tok.start[1]
+            end = starts[tok.end[0] - 1] + tok.end[1]
+            text = text[:begin] + new + text[end:]
+        return text
+
+    variants = [apply(swaps)] + ([apply([s]) for s in swaps] if len(swaps) > 1 else [])
+    return list(dict.fromkeys(v for v in variants if v != base))[:limit]

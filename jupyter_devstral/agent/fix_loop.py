@@ -1,12 +1,22 @@
 """The edit / run / observe loop that fixes one failing cell.
 
-Each iteration asks the model for candidate edits of the failing cell (several samples when the
-backend makes extra samples cheap, like a local model reusing its KV cache), tries each one in a
-fork of the kernel (the user's state stays untouched), and keeps the first that runs and keeps
-the cell's intent. When none runs, the most informative failure (a new error rather than one
-seen before) goes back to the model as the tool result, and the loop goes on. It stops on a
-fix, after ``max_iterations``, on a repeated identical error, when the model gives up, on a
-backend error, or on cancel, and always says why.
+The failing cell first runs in a fork of the kernel where it can (a cell that fails half-way
+must not leave its partial changes behind for the candidates). Each iteration then asks the
+model for candidate edits of the cell: several samples when the backend makes extra samples
+cheap (a local model reusing its KV cache), the first greedy and the others hotter and hotter,
+and for small models from two views of the same problem (two append-only conversations). A
+reply is cleaned of what the model echoed from its prompt; a one-line reply replaces the line
+that failed; a reply that only defines helpers gets the cell back under it; a reply's one-token
+changes (a key, a name, a number) are also tried on their own. Each candidate runs in a fork
+of the kernel (the user's state stays untouched). Of those that run and keep the cell's intent
+(:func:`~.candidates.intent_problem`), the one with the fewest doubts wins
+(:func:`~.candidates.doubts`: invented or lost constants, dropped calls or loops, filtered
+data, overwritten inputs), then the one whose output most candidates agree on, then the
+smallest change; one with strong doubts waits for the next round in case a better one comes.
+When none runs, the most informative failure (a new error rather than one seen before) goes
+back to the model, and the loop goes on. It stops on a fix, after ``max_iterations``, on a
+repeated identical error, when the model gives up, on a backend error, or on cancel, and
+always says why.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from .candidates import (
     intent_problem,
     only_echo,
     splice_line,
+    transplants,
 )
 from .context import build_fix_context
 from .edit_formats import edit_format
@@ -139,7 +150,7 @@ class FixLoop:
         edit_format_name: str | None = None,
     ) -> None:
         self.backend, self.home = backend, home
-        self.format = edit_format(edit_format_name, backend.capabilities.native_tools)
+        self.format = edit_format(edit_format_name, backend.capabilities)
         self.max_iterations = max(1, max_iterations)
         self.samples = samples or (8 if backend.capabilities.cheap_samples else 1)
         window = backend.capabilities.context_window
@@ -346,40 +357,36 @@ class FixLoop:
                     continue
                 tried.add(source.strip())
                 draws[conv] += 1
-                self.emit(
-                    AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
-                )
-                run = self.home.try_source(cell_id, source, self.run_timeout)
-                problem = intent_problem(original, source, error) if run.ok else None
-                result.attempts.append(
-                    Attempt(
-                        iteration,
-                        sample,
-                        source,
-                        run.ok and not problem,
-                        problem or (run.error.one_line() if run.error else ""),
+                # the model's edit, then its one-token changes alone (a minimal edit)
+                variants = [source]
+                for extra in transplants(base, source):
+                    if extra.strip() not in tried:
+                        tried.add(extra.strip())
+                        variants.append(extra)
+                for source in variants:
+                    edit = ToolCall(edit.id, edit.name, dict(edit.arguments, source=source))
+                    self.emit(
+                        AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
                     )
-                )
-                self.emit(
-                    AgentEvent(
-                        "attempt",
-                        {
-                            "iteration": iteration,
-                            "sample": sample,
-                            "ok": run.ok and not problem,
-                            "error": problem or (run.error.one_line() if run.error else ""),
-                        },
+                    run = self.home.try_source(cell_id, source, self.run_timeout)
+                    problem = intent_problem(original, source, error) if run.ok else None
+                    why = problem or (run.error.one_line() if run.error else "")
+                    ok = run.ok and not problem
+                    result.attempts.append(Attempt(iteration, sample, source, ok, why))
+                    self.emit(
+                        AgentEvent(
+                            "attempt",
+                            {"iteration": iteration, "sample": sample, "ok": ok, "error": why},
+                        )
                     )
-                )
-                if run.ok and not problem:
-                    winners.append((text, edit, run, conv))
-                    # the model's own best guess runs, no doubts: take it
-                    taken = sample == 0 and not doubt(source)
-                    continue
-                if run.ok:
-                    fallback = fallback or (text, edit, problem or "", conv)
-                    continue
-                failures.append((text, edit, run, conv))
+                    if ok:
+                        winners.append((text, edit, run, conv))
+                        # the model's own best guess runs, no doubts: take it
+                        taken = taken or (sample == 0 and not doubt(source))
+                    elif run.ok:
+                        fallback = fallback or (text, edit, problem or "", conv)
+                    else:
+                        failures.append((text, edit, run, conv))
             # of the samples that run, the one with the fewest doubts wins, then the one
             # whose output most others agree on (self-consistency), then the smallest change
             # to the cell; strong doubts: look on, unless this is the end
@@ -397,7 +404,9 @@ class FixLoop:
                 key=lambda r: (r[0], r[1], -r[2]),
             )
             winners = [r[3] for r in ranked]
-            if ranked and ranked[0][0] >= STRONG_DOUBT:
+            # (unless other candidates agree on its output: a doubt most fixes share, like
+            # the lost 3 of every fix of ``queue[3]``, is no reason to look on)
+            if ranked and ranked[0][0] >= STRONG_DOUBT and ranked[0][1] > -2:
                 tentative += [(d, v, -sim, w[1].arguments["source"]) for d, v, sim, w in ranked]
                 winners = []
                 if iteration == self.max_iterations or not (failures or fallback):

@@ -85,7 +85,7 @@ def test_fixes_in_one_iteration(home, fmt):
 @pytest.mark.parametrize("fmt", ["fenced", "tools"])
 def test_iterates_on_a_new_error_append_only(home, fmt):
     cell_id = target(home)
-    first_try = "total = config['alpha'] + offset\nprint(total)"
+    first_try = "total = config[offset] + 1\nprint(total)"
 
     def second(backend):
         def model(request):
@@ -201,7 +201,7 @@ def test_candidate_that_drops_a_name_is_not_a_fix(home):
         assert "not a fix: it no longer defines total" in feedback
         return reply("tools", FIXED, cell_id)
 
-    result, _, _ = run(home, [reply("tools", "print(config['alpha'] + 1)", cell_id), model])
+    result, _, _ = run(home, [reply("tools", "print(sum(config.values()))", cell_id), model])
     assert result.fixed and result.iterations == 2
     assert result.attempts[0].ok is False
     assert result.attempts[0].error == "it no longer defines total"
@@ -297,4 +297,24 @@ def test_candidates_that_agree_on_the_output_outvote_a_closer_one(home):
     closest = "total = config['alpha'] + 1\nprint(total + 1)"  # 3, the smallest change
     replies = [reply("tools", s, cell_id) for s in [BROKEN + " ", closest, *majority]]
     result, _, _ = run(home, replies, samples=4)
-    assert result.fixed and result.final in majority
+    # (the closest one's key fix alone, FIXED, is tried too: it joins the majority)
+    assert result.fixed and result.final in [*majority, FIXED]
+    assert kernel_value(home, "total") == 2
+
+
+def test_the_one_token_fix_inside_a_rewrite_is_tried_alone(home):
+    """The model finds the key but also drops the print: the key change alone is tried."""
+    cell_id = target(home)
+    rewrite = "total = config['alpha'] + 1\ntotal"
+    result, _, _ = run(home, [reply("fenced", rewrite + "\n```", cell_id)], "fenced", samples=1)
+    assert result.fixed and result.final == FIXED
+    assert [a.source for a in result.attempts] == [rewrite, FIXED]
+
+
+def test_a_doubtful_candidate_others_agree_with_is_taken_at_once(home):
+    cell_id = target(home)
+    agreeing = "total = 7 + config['alpha'] \nprint(total)"  # the same doubt, the same output
+    replies = [reply("tools", s, cell_id) for s in (STILL_FAILING, DOUBTFUL, agreeing)]
+    result, backend, _ = run(home, replies + [reply("tools", FIXED, cell_id)], samples=3)
+    assert result.fixed and result.iterations == 1 and len(backend.requests) == 3
+

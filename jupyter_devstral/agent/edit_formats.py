@@ -6,6 +6,8 @@ the reply primed with the fence; the loop turns it into the same ``edit_cell`` c
 with Qwen2.5-Coder-0.5B on a local llama.cpp: a fenced reply is several times faster than a
 grammar-constrained JSON call (no tool schemas in the prompt, no escaped code) and fixes more
 cells, so it is the default for backends whose tool calls are emulated (``native_tools`` False).
+A backend that cannot continue a started reply (``assistant_prefix`` False: most
+OpenAI-compatible servers) gets the fenced format unprimed: the model opens the fence itself.
 
 Both keep the conversation append-only: the model's reply goes back verbatim as the assistant
 turn, the run result as the next turn.
@@ -17,7 +19,7 @@ import functools
 import re
 from typing import Any
 
-from ..backends.base import ToolCall, new_tool_call_id
+from ..backends.base import Capabilities, ToolCall, new_tool_call_id
 from .prompts import FIX_SYSTEM, FIX_SYSTEM_FENCED, fix_instruction, fix_instruction_fenced
 from .tools import FIX_TOOLS, assistant_message, tool_message
 
@@ -76,6 +78,11 @@ class FencedEdits:
     views = (False, True)
     prefix = "```python\n"
 
+    def __init__(self, primed: bool = True) -> None:
+        #: the reply starts inside the fence (the backend continues ``prefix``), or the model
+        #: writes the whole block
+        self.primed = primed
+
     def instruction(self, cell_id: str) -> str:
         return fix_instruction_fenced(cell_id)
 
@@ -89,6 +96,8 @@ class FencedEdits:
         ]
 
     def request(self, cell_id: str) -> dict[str, Any]:
+        if not self.primed:  # the block's closing fence ends it; no stop at the opening one
+            return {"tools": None, "tool_choice": "none", "max_tokens": 768}
         return {
             "tools": None,
             "tool_choice": "none",
@@ -98,7 +107,7 @@ class FencedEdits:
         }
 
     def edit(self, text: str, calls: list[ToolCall], cell_id: str) -> ToolCall | None:
-        source = extract_code(text, primed=True)
+        source = extract_code(text, primed=self.primed)
         if source is None:
             return None
         return ToolCall(new_tool_call_id(), "edit_cell", {"cell_id": cell_id, "source": source})
@@ -162,12 +171,12 @@ def extract_code(text: str, primed: bool = False) -> str | None:
     return body if body.strip() else None
 
 
-def edit_format(name: str | None, native_tools: bool) -> ToolEdits | FencedEdits:
+def edit_format(name: str | None, capabilities: Capabilities) -> ToolEdits | FencedEdits:
     """``tools``, ``fenced`` or None (choose by the backend: native tools use tools)."""
     if name in (None, "", "auto"):
-        name = "tools" if native_tools else "fenced"
+        name = "tools" if capabilities.native_tools else "fenced"
     if name == "tools":
         return ToolEdits()
     if name == "fenced":
-        return FencedEdits()
+        return FencedEdits(primed=capabilities.assistant_prefix)
     raise ValueError(f"edit format must be auto, tools or fenced, not {name!r}")

@@ -92,6 +92,9 @@ class Capabilities:
 
     ``cheap_samples``: drawing several samples for the same prompt costs little beyond the
     generated tokens (a local model with prefix reuse), so the agent may try best-of-N.
+    ``assistant_prefix``: the backend continues a reply started with
+    ``request.extra["assistant_prefix"]`` and streams only the continuation (llama.cpp
+    in-process, the Mistral API's ``prefix`` messages); others ignore that hint.
     """
 
     native_tools: bool = True
@@ -99,6 +102,7 @@ class Capabilities:
     local: bool = False
     cheap_samples: bool = False
     context_window: int = 32768
+    assistant_prefix: bool = False
 
 
 class CancelToken:

@@ -103,6 +103,7 @@ class LlamaCppBackend(Backend):
             local=True,
             cheap_samples=True,
             context_window=n_ctx,
+            assistant_prefix=True,
         )
         self._llm: Any = None
         self._lock = threading.Lock()

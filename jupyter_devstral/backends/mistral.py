@@ -49,7 +49,11 @@ class MistralBackend(Backend):
 
     name = "mistral"
     capabilities = Capabilities(
-        native_tools=True, local=False, cheap_samples=False, context_window=131072
+        native_tools=True,
+        local=False,
+        cheap_samples=False,
+        context_window=131072,
+        assistant_prefix=True,
     )
 
     def __init__(
@@ -90,9 +94,13 @@ class MistralBackend(Backend):
         if cancel.cancelled:
             yield Done("cancelled")
             return
+        messages = wire_messages(request.messages)
+        prefix = request.extra.get("assistant_prefix") or ""
+        if prefix:  # the reply starts with it (the API answers with the prefix, then the rest)
+            messages.append({"role": "assistant", "content": prefix, "prefix": True})
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": wire_messages(request.messages),
+            "messages": messages,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }
@@ -110,6 +118,7 @@ class MistralBackend(Backend):
             raise self._error(exc) from None
         calls = ToolCallBuffer()
         text: list[str] = []
+        echo = PrefixEcho(prefix)
         usage: Usage | None = None
         finish = "stop"
         try:
@@ -127,7 +136,7 @@ class MistralBackend(Backend):
                 if chunk.usage is not None:
                     usage = _usage(chunk.usage)
                 for choice in chunk.choices:
-                    piece = _text(choice.delta.content)
+                    piece = echo.strip(_text(choice.delta.content))
                     if piece:
                         text.append(piece)
                         yield TextDelta(piece)
@@ -256,6 +265,24 @@ def _retry_config(max_retries: int, initial_ms: int, max_ms: int, exponent: floa
     except TypeError:
         backoff = BackoffStrategy(initial_ms, max_ms, exponent, budget)
     return RetryConfig("backoff", backoff, retry_connection_errors=True)
+
+
+class PrefixEcho:
+    """Drops the assistant prefix from the start of a streamed reply, when the server sends
+    it back (the Mistral API does): the caller gets only the continuation, as from llama.cpp."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.pending, self.done = prefix, "", not prefix
+
+    def strip(self, piece: str) -> str:
+        if self.done or not piece:
+            return piece
+        self.pending += piece
+        if len(self.pending) < len(self.prefix) and self.prefix.startswith(self.pending):
+            return ""  # could still be the echo: wait for more
+        self.done = True
+        text, self.pending = self.pending, ""
+        return text[len(self.prefix) :] if text.startswith(self.prefix) else text
 
 
 def _text(content: Any) -> str:

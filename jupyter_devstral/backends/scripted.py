@@ -38,13 +38,16 @@ class ScriptedBackend(Backend):
         *,
         model: str = "scripted",
         cheap_samples: bool = False,
+        assistant_prefix: bool = True,
         **_: Any,
     ) -> None:
         super().__init__()
         self.model = model
         self.replies: list[Reply] = list(replies or [])
         self.requests: list[ChatRequest] = []
-        self.capabilities = Capabilities(local=True, cheap_samples=cheap_samples)
+        self.capabilities = Capabilities(
+            local=True, cheap_samples=cheap_samples, assistant_prefix=assistant_prefix
+        )
 
     def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         self.requests.append(request)

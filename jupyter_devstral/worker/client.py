@@ -68,7 +68,11 @@ class WorkerBackend(Backend):
         self.info_path = protocol.runtime_file(self.folder, self.key)
         # as LlamaCppBackend's until the worker reports its own (load(), status())
         self.capabilities = Capabilities(
-            native_tools=False, local=True, cheap_samples=True, context_window=n_ctx
+            native_tools=False,
+            local=True,
+            cheap_samples=True,
+            context_window=n_ctx,
+            assistant_prefix=True,
         )
         self.worker_status: dict[str, Any] = {}
         self.started_worker = False  # whether the last ensure() had to start one

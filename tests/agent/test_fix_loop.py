@@ -36,8 +36,8 @@ def reply(fmt, source, cell_id):
     return {"name": "edit_cell", "arguments": {"cell_id": cell_id, "source": source}}
 
 
-def run(home, replies, fmt="tools", **kw):
-    backend = ScriptedBackend(replies)
+def run(home, replies, fmt="tools", assistant_prefix=True, **kw):
+    backend = ScriptedBackend(replies, assistant_prefix=assistant_prefix)
     events = []
     loop = FixLoop(backend, home, edit_format_name=fmt, on_event=events.append, **kw)
     result = loop.fix(target(home))
@@ -80,6 +80,18 @@ def test_fixes_in_one_iteration(home, fmt):
         "fixed": True,
     }
     assert {"status", "attempt_start", "tool_call", "attempt", "usage"} <= set(kinds)
+
+
+def test_fenced_without_a_primed_reply_reads_the_whole_block(home):
+    """A backend that cannot continue a started reply (most OpenAI-compatible servers): no
+    prefix and no stop at the opening fence; the model writes the block itself."""
+
+    def model(request):
+        assert "assistant_prefix" not in request.extra and "stop" not in request.extra
+        return "Here is the fix:\n```python\n" + FIXED + "\n```\nThe key had a typo."
+
+    result, _, _ = run(home, [model], "fenced", assistant_prefix=False)
+    assert result.fixed and result.final == FIXED
 
 
 @pytest.mark.parametrize("fmt", ["fenced", "tools"])
@@ -318,3 +330,19 @@ def test_a_doubtful_candidate_others_agree_with_is_taken_at_once(home):
     result, backend, _ = run(home, replies + [reply("tools", FIXED, cell_id)], samples=3)
     assert result.fixed and result.iterations == 1 and len(backend.requests) == 3
 
+
+def test_fenced_fix_through_an_openai_compatible_server(home):
+    """The real openai client against the stub server: the fenced format goes unprimed."""
+    from stub_server import StubServer, Text
+
+    from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
+
+    with StubServer(models=["devstral"]) as stub:
+        stub.queue(Text("Fixed:\n```python\n" + FIXED + "\n```"))
+        backend = OpenAICompatBackend(base_url=stub.base_url)
+        assert not backend.capabilities.assistant_prefix
+        loop = FixLoop(backend, home, edit_format_name="fenced", samples=1)
+        result = loop.fix(target(home))
+        body = stub.chat_requests[0].body
+    assert result.fixed and result.final == FIXED
+    assert "stop" not in body and body["messages"][-1]["role"] == "user"

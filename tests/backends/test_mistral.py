@@ -31,7 +31,7 @@ from jupyter_devstral.backends.base import (
     Usage,
     collect,
 )
-from jupyter_devstral.backends.mistral import MistralBackend
+from jupyter_devstral.backends.mistral import MistralBackend, PrefixEcho
 
 USER = [{"role": "user", "content": "hi"}]
 TOOLS = [
@@ -120,6 +120,33 @@ def test_history_is_translated_for_mistral(stub: StubServer) -> None:
         "tool_call_id": call["id"],
         "name": "read_cell",
     }
+
+
+def test_assistant_prefix_is_a_prefix_message_and_its_echo_is_dropped(stub: StubServer) -> None:
+    """The Mistral API answers a ``prefix`` message with the prefix and then the rest: the
+    caller gets only the rest, as from llama.cpp."""
+    backend = make(stub)
+    assert backend.capabilities.assistant_prefix
+    stub.queue(Text("```python\nx = 1\n```"))
+    text, _, _, _ = collect(backend.chat(USER, assistant_prefix="```python\n", stop=["```"]))
+    assert text == "x = 1\n```"
+    body = stub.chat_requests[0].body
+    assert body["messages"][-1] == {"role": "assistant", "content": "```python\n", "prefix": True}
+    assert body["stop"] == ["```"] and "assistant_prefix" not in body
+
+
+@pytest.mark.parametrize(
+    "pieces, expected",
+    [
+        (["``", "`py", "thon\nx", " = 1"], "x = 1"),  # the echo, in small pieces
+        (["x = 1"], "x = 1"),  # no echo
+        (["```", "x = 1"], "```x = 1"),  # diverges: kept whole
+        (["```python\n"], ""),
+    ],
+)
+def test_prefix_echo(pieces: list[str], expected: str) -> None:
+    echo = PrefixEcho("```python\n")
+    assert "".join(echo.strip(p) for p in pieces) == expected
 
 
 def test_missing_key_says_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:

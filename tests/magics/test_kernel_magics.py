@@ -115,7 +115,7 @@ def test_line_fix_offers_the_fix_as_the_next_cell(kernel):
         "from jupyter_devstral.backends.scripted import ScriptedBackend\n"
         "from jupyter_devstral.backends.base import Capabilities\n"
         "_m = ScriptedBackend(['scale = 3\\nresult = [v * scale for v in range(3)]\\n```'])\n"
-        "_m.capabilities = Capabilities(native_tools=False)\n"
+        "_m.capabilities = Capabilities(native_tools=False, assistant_prefix=True)\n"
         "get_ipython().magics_manager.registry['DevstralMagics'].backend_override = _m\n"
     )
     assert kernel.run(inject)[1]["status"] == "ok"

@@ -58,7 +58,7 @@ def run(shell, code):
 def scripted(*replies):
     """A scripted model that answers like the local backend (fenced code after the primer)."""
     backend = ScriptedBackend(list(replies))
-    backend.capabilities = Capabilities(native_tools=False, local=True)
+    backend.capabilities = Capabilities(native_tools=False, local=True, assistant_prefix=True)
     return backend
 
 

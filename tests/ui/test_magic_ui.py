@@ -36,9 +36,15 @@ def prompt(cell) -> str:
 def run_cell(page, index: int, timeout: float) -> None:
     """Shift+Enter in cell ``index``; wait until its prompt shows an execution count."""
     cell = page.locator(CELLS).nth(index)
-    cell.locator(".jp-InputArea-editor").click()
     before = prompt(cell)
-    page.keyboard.press("Shift+Enter")
+    for _ in range(3):  # a keypress that lands before the editor has focus does nothing
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            wait_until(lambda: prompt(cell) != before, 10, f"cell {index} to start")
+            break
+        except AssertionError:
+            continue
     wait_until(
         lambda: (p := prompt(cell)) != before and "*" not in p and any(c.isdigit() for c in p),
         timeout,

@@ -226,4 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m jupyter_devstral.cli``: run the module under its own name, or the verbs'
+    # UsageProblem (imported from jupyter_devstral.cli) would not be this one and escape
+    from jupyter_devstral.cli import main as module_main
+
+    sys.exit(module_main())

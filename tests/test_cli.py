@@ -90,6 +90,22 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(tmp_path, write_not
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("verb", ["fix", "refactor"])
+def test_python_dash_m_gives_the_same_one_line_usage_error(tmp_path, verb):
+    """``python -m jupyter_devstral.cli`` (as fixbench and scripts run it) maps errors too."""
+    args = ["missing.ipynb", "--cell", "1"] if verb == "fix" else ["missing", "-i", "x"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter_devstral.cli", verb, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"jupyter devstral {verb}: error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
 # -- end to end with a real model ----------------------------------------------------------------
 def run_all_cells(path: Path) -> list[str]:
     """Run every code cell of a notebook in a fresh kernel; return the errors."""

@@ -318,7 +318,14 @@ def test_killed_run_leaves_every_notebook_old_or_new(sig, stub_factory, tmp_path
     cmd = [sys.executable, "-m", "jupyter_devstral.cli", "refactor", str(killed), "-i",
            INSTRUCTION, "--write", "--jobs", "2", "--report", str(report), "-q",
            *cli_args(stub)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # Ctrl-C as at a terminal: a suite started in the background (``cmd &``) passes SIGINT
+        # on ignored, and Python then rightly installs no KeyboardInterrupt handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         # kill as a write starts, or (a starved poller may miss the short writes on a busy

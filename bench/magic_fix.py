@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ if str(ROOT) not in sys.path and not os.environ.get("PYTHONPATH"):
 
 from jupyter_devstral.agent.file_home import read_notebook, write_atomic  # noqa: E402
 from jupyter_devstral.agent.kernel import KernelError, KernelSession  # noqa: E402
-from jupyter_devstral.agent.notebook import NotebookError  # noqa: E402
+from jupyter_devstral.agent.notebook import NotebookError, RunResult  # noqa: E402
 
 DEFAULT_MODEL = ROOT / ".models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 #: the magic's last fix as JSON, read back after the magic ran (helper code, no history)
@@ -50,39 +48,9 @@ LAST_FIX = (
 )
 
 
-def execute(session: KernelSession, code: str, timeout: float) -> tuple[dict, list[dict]]:
-    """Run ``code`` (history stored, as a user's cell); its execute_reply and its outputs."""
-    kc = session.kc
-    msg_id = kc.execute(code, store_history=True, allow_stdin=False)
-    outputs: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            session.km.interrupt_kernel()
-            raise KernelError(f"the cell ran longer than {timeout:g} s")
-        try:
-            msg = kc.get_iopub_msg(timeout=min(remaining, 1.0))
-        except queue.Empty:
-            if not session.is_alive():
-                raise KernelError("the kernel died") from None
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind = msg["msg_type"]
-        if kind == "status" and msg["content"]["execution_state"] == "idle":
-            break
-        if kind in ("stream", "display_data", "execute_result", "error"):
-            outputs.append({"output_type": kind, **msg["content"]})
-    while True:
-        reply = kc.get_shell_msg(timeout=30)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"], outputs
-
-
-def replacement(reply: dict[str, Any]) -> str | None:
+def replacement(run: RunResult) -> str | None:
     """The text a ``set_next_input(..., replace=True)`` payload puts into the cell."""
-    for payload in reply.get("payload") or []:
+    for payload in run.payload:
         if payload.get("source") == "set_next_input" and payload.get("replace"):
             return payload.get("text")
     return None
@@ -127,17 +95,17 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     try:
         # the extension first, as a user loads it at the top of a notebook
-        execute(session, "%load_ext jupyter_devstral", 60)
+        session.execute("%load_ext jupyter_devstral", 60)
         for cell in nb.cells[: args.cell]:
             if cell["cell_type"] == "code" and cell["source"].strip():
-                reply, _ = execute(session, cell["source"], 600)
-                if reply.get("status") != "ok":
-                    print(f"magic_fix: a cell above fails ({reply.get('ename')})", file=sys.stderr)
+                run = session.execute(cell["source"], 600)
+                if run.error is not None:
+                    print(f"magic_fix: a cell above fails ({run.error.ename})", file=sys.stderr)
         magic = f"get_ipython().run_cell_magic('devstral', {line!r}, {source!r})"
-        reply, outputs = execute(session, magic, args.timeout)
-        printed = as_text(outputs)
+        run = session.execute(magic, args.timeout)
+        printed = as_text(run.outputs)
         sys.stderr.write(printed)
-        fixed = replacement(reply)
+        fixed = None if run.timed_out else replacement(run)
         try:
             result = json.loads(session.evaluate(LAST_FIX).strip().splitlines()[-1])
         except (KernelError, ValueError, IndexError) as exc:

@@ -92,17 +92,18 @@ class KernelSession:
                     outputs[-1]["text"] += out["text"]
                 else:
                     outputs.append(out)
-        count = None
+        count, payload = None, []
         try:
             reply = self.kc.get_shell_msg(timeout=5)
             count = reply["content"].get("execution_count")
+            payload = reply["content"].get("payload") or []
         except queue.Empty:
             pass
         if timed_out:
             error = ErrorInfo(
                 "TimeoutError", f"cell ran longer than {timeout:g} s and was interrupted"
             )
-        return RunResult(outputs, error, timed_out, count)
+        return RunResult(outputs, error, timed_out, count, payload)
 
     def evaluate(self, code: str, timeout: float = 30) -> str:
         """Run helper code silently (no history, no execution count); return its stdout."""

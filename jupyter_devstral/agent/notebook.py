@@ -56,6 +56,8 @@ class RunResult:
     error: ErrorInfo | None = None
     timed_out: bool = False
     execution_count: int | None = None
+    #: the execute reply's payloads (``set_next_input`` and the like), where the home sees them
+    payload: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

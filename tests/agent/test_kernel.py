@@ -24,6 +24,16 @@ def assert_valid_outputs(outputs):
     nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
 
 
+def test_reply_payload_comes_back(kernel):
+    """``set_next_input`` (what ``%%devstral fix`` sends JupyterLab) reaches the caller."""
+    result = kernel.execute("get_ipython().set_next_input('fixed = 1', replace=True)")
+    assert result.ok and result.outputs == []
+    assert [(p["source"], p["text"], p["replace"]) for p in result.payload] == [
+        ("set_next_input", "fixed = 1", True)
+    ]
+    assert kernel.execute("1").payload == []
+
+
 def test_outputs_are_nbformat(kernel):
     code = (
         "from IPython.display import HTML, display\n"

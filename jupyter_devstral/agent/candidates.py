@@ -38,12 +38,15 @@ _ECHO = re.compile(
 _STEP = re.compile(r"^line \d+(?:, in \S+)?: ", re.M)
 
 
-def _parses(source: str) -> bool:
+def _tree(source: str) -> ast.Module | None:
     try:
-        ast.parse(source)
+        return ast.parse(source)
     except (SyntaxError, ValueError):
-        return False
-    return True
+        return None
+
+
+def _parses(source: str) -> bool:
+    return _tree(source) is not None
 
 
 def clean_candidate(
@@ -155,13 +158,6 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 def _code_lines(source: str) -> list[str]:
     return [s for s in (ln.strip() for ln in source.split("\n")) if s and not s.startswith("#")]
-
-
-def _tree(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
 
 
 def _shows_result(tree: ast.Module) -> bool:

@@ -262,11 +262,12 @@ class FixLoop:
         self._reply_tokens = 4 * self.backend.count_tokens(original) + 160
         self._status("building context")
         variables = self.variables(original)
+        cells = self.home.cells()  # one read (the browser home answers it over the wire)
         # one conversation per view of the problem (small models: the classic layout, and
         # the failing cell last), each append-only; the first round samples both
         contexts = [
             build_fix_context(
-                self.home.cells(),
+                cells,
                 cell_id,
                 error,
                 variables,
@@ -291,7 +292,6 @@ class FixLoop:
         seen = {error.key}  # errors met so far
         told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
-        cells = self.home.cells()
         at = next(i for i, c in enumerate(cells) if c.id == cell_id)
         earlier = [c.source for c in cells[:at] if c.cell_type == "code"]
         later = [c.source for c in cells[at + 1 :] if c.cell_type == "code"]

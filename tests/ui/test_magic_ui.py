@@ -34,19 +34,26 @@ def prompt(cell) -> str:
 
 
 def run_cell(page, index: int, timeout: float) -> None:
-    """Shift+Enter in cell ``index``; wait until its prompt shows an execution count."""
+    """Shift+Enter in cell ``index``; wait until its prompt shows an execution count.
+
+    Started means ``[*]`` or a count in the prompt, not just a changed prompt: right after
+    the notebook opens, the prompt may still be rendering (empty, then ``[ ]:``)."""
     cell = page.locator(CELLS).nth(index)
-    before = prompt(cell)
+
+    def started() -> bool:
+        p = prompt(cell)
+        return "*" in p or any(c.isdigit() for c in p)
+
     for _ in range(3):  # a keypress that lands before the editor has focus does nothing
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:
-            wait_until(lambda: prompt(cell) != before, 10, f"cell {index} to start")
+            wait_until(started, 10, f"cell {index} to start")
             break
         except AssertionError:
-            continue
+            page.screenshot(path=str(ARTIFACTS / f"magic-not-started-{index}.png"))
     wait_until(
-        lambda: (p := prompt(cell)) != before and "*" not in p and any(c.isdigit() for c in p),
+        lambda: "*" not in (p := prompt(cell)) and any(c.isdigit() for c in p),
         timeout,
         f"cell {index} to run",
     )

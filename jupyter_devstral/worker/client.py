@@ -2,10 +2,16 @@
 
 The first call finds the worker for this (model, n_ctx) through its runtime file, or starts
 one (detached, in its own session, so a kernel interrupt never reaches it) under a file lock,
-so that two kernels starting at once still get one worker. Every request carries the worker's
-token. Events stream back as they are generated; ``cancel`` or closing the stream stops the
-generation. If the worker dies mid-request the stream raises ``BackendError(kind="crashed")``
-and the next call starts a new worker. Token counts are cached here.
+so that two kernels starting at once still get one worker. Each request first makes the
+worker prove it knows the token of the runtime file (see :mod:`.protocol`): a runtime file
+whose worker is gone, or whose port somebody else listens on now, is stale, and replaced by
+a new worker; the request goes nowhere else. Events stream back as they are generated;
+``cancel`` or closing the stream stops the generation. If the worker dies mid-request the
+stream raises ``BackendError(kind="crashed")`` and the next call starts a new worker. Token
+counts are cached here.
+
+The worker learns this process's pid with each model request and exits ``exit_grace``
+seconds after the last such process is gone (``idle_timeout`` bounds it while they live).
 """
 
 from __future__ import annotations
@@ -34,6 +40,14 @@ from . import launch, protocol
 _TOKEN_CACHE_SIZE = 4096
 
 
+def default_exit_grace() -> float:
+    """``$DEVSTRAL_WORKER_EXIT_GRACE``, else 60 seconds."""
+    try:
+        return float(os.environ.get("DEVSTRAL_WORKER_EXIT_GRACE") or 60)
+    except ValueError:
+        return 60.0
+
+
 class _Retry(Exception):
     """The worker is stopping (idle exit) or has a new token: look it up, send again."""
 
@@ -51,6 +65,7 @@ class WorkerBackend(Backend):
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         idle_timeout: float = 1800.0,
+        exit_grace: float | None = None,
         cache_bytes: int = 2 << 30,
         runtime_dir: str | os.PathLike[str] | None = None,
         on_progress: Callable[[str], None] | None = None,
@@ -62,6 +77,7 @@ class WorkerBackend(Backend):
         self.model, self.n_ctx = model, n_ctx
         self.n_threads, self.n_gpu_layers = n_threads, n_gpu_layers
         self.idle_timeout, self.cache_bytes = idle_timeout, cache_bytes
+        self.exit_grace = default_exit_grace() if exit_grace is None else exit_grace
         self.on_progress, self.start_timeout = on_progress, start_timeout
         self.folder = protocol.runtime_dir(runtime_dir)
         self.key = protocol.worker_key(model, n_ctx)
@@ -104,7 +120,8 @@ class WorkerBackend(Backend):
         self._progress("starting the model worker")
         cmd = [sys.executable, "-m", "jupyter_devstral.worker", "--model", self.model]
         cmd += ["--n-ctx", str(self.n_ctx), "--n-gpu-layers", str(self.n_gpu_layers)]
-        cmd += ["--idle-timeout", str(self.idle_timeout), "--cache-bytes", str(self.cache_bytes)]
+        cmd += ["--idle-timeout", str(self.idle_timeout), "--exit-grace", str(self.exit_grace)]
+        cmd += ["--cache-bytes", str(self.cache_bytes), "--client-pid", str(os.getpid())]
         cmd += ["--runtime-dir", str(self.folder)]
         if self.n_threads:
             cmd += ["--n-threads", str(self.n_threads)]
@@ -126,18 +143,22 @@ class WorkerBackend(Backend):
 
     # -- requests ----------------------------------------------------------------------------
     def _open(self, op: str, payload: dict[str, Any]) -> tuple[socket.socket, protocol.LineReader]:
+        """A connection whose worker proved itself, with the request sent."""
         for attempt in range(3):
             info = self.ensure()
-            try:
-                sock = protocol.connect(info)
-            except OSError:
-                sock = None
-            if sock is not None:
+            for busy in range(launch.BUSY_TRIES):
                 try:
-                    sock.sendall(protocol.encode({"token": info["token"], "op": op, **payload}))
-                    return sock, protocol.LineReader(sock)
+                    return protocol.open_request(info, op, payload)
+                except protocol.HandshakeError as exc:
+                    if exc.kind != "busy":
+                        break  # foreign: ensure() finds the runtime file stale and replaces it
+                    time.sleep(0.1 * (busy + 1))
                 except OSError:
-                    sock.close()
+                    break
+            else:
+                raise BackendError(
+                    "the model worker is busy with too many connections", kind="connection"
+                )
             self._info = None  # it exited (idle) between the lookup and now: start another
             if attempt == 2:
                 raise BackendError("cannot reach the model worker", kind="connection")
@@ -160,8 +181,8 @@ class WorkerBackend(Backend):
                 continue
             if kind == "error":
                 if message.get("kind") in ("stopping", "auth"):
-                    # stopping: it is exiting (idle); auth: our token is stale, a new worker
-                    # took over the socket. Either way: read the runtime file again
+                    # stopping: it is exiting (idle or no clients left); auth: it refused
+                    # us after the handshake (should not happen). Read the runtime file again
                     self._info = None
                     raise _Retry()
                 raise BackendError(message.get("message", "worker error"), kind=message["kind"])

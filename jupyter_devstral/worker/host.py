@@ -2,7 +2,8 @@
 
 It loads the model in the background (clients waiting on it see the progress), serialises
 model calls (one lock; a client queued behind another is told so), keeps per-conversation KV
-states (:mod:`.kv_cache`), counts requests for the idle exit and reports its state.
+states (:mod:`.kv_cache`), remembers its client processes and decides when to exit
+(:meth:`ModelHost.exit_reason`), and reports its state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,48 @@ from ..backends.llama_cpp import LlamaCppBackend
 from . import protocol
 
 HEARTBEAT_SECONDS = 5.0
+_PROC = os.path.exists("/proc/self/stat")
+
+
+def process_start(pid: int) -> str | None:
+    """When ``pid`` started (Linux /proc, in clock ticks), to tell a client from a later
+    process that reuses its pid; None when it is gone, a zombie, or this is not Linux."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return None if fields[0] == b"Z" else fields[19].decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether the client ``pid`` (which started at ``start``) still runs."""
+    if _PROC:
+        now = process_start(pid)
+        return now is not None and (start is None or now == start)
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        try:
+            import psutil
+
+            return bool(psutil.pid_exists(pid))
+        except ImportError:
+            return True  # cannot tell: only the idle timeout applies
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, to unlink only the socket this worker bound."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def rss_bytes(pid: int | str = "self") -> int | None:
@@ -57,6 +100,12 @@ class ModelHost:
         self.started = time.time()
         self.stopping = False
         self.cache: Any = None
+        self.socket_id: tuple[int, int] | None = None  # set by the server once bound
+        #: pid -> start time of the processes that sent model requests (see exit_reason)
+        self.clients: dict[int, str | None] = {}
+        self.orphaned_since: float | None = time.monotonic()
+        if getattr(args, "client_pid", 0):
+            self.add_client(args.client_pid)
         self.backend = LlamaCppBackend(
             args.model,
             n_ctx=args.n_ctx,
@@ -93,6 +142,7 @@ class ModelHost:
             "token": self.token,
             "started": self.started,
             "idle_timeout": self.args.idle_timeout,
+            "exit_grace": self.args.exit_grace,
         }
 
     def status(self) -> dict[str, Any]:
@@ -111,6 +161,8 @@ class ModelHost:
             "rss": rss_bytes(),
             "uptime": time.time() - self.started,
             "idle_timeout": self.args.idle_timeout,
+            "exit_grace": self.args.exit_grace,
+            "clients": self.live_clients(),
             "kv_cache": self.cache.stats() if self.cache is not None else None,
             "capabilities": asdict(self.backend.capabilities),
         }
@@ -127,21 +179,69 @@ class ModelHost:
         with self.state_lock:
             self.stopping = True
         self.remove_info()
-        if self.args.socket_path:
-            try:
-                os.unlink(self.args.socket_path)
+        path = self.args.socket_path
+        if path and self.socket_id is not None and file_id(path) == self.socket_id:
+            try:  # ours still (a newer worker may have bound this path since)
+                os.unlink(path)
             except OSError:
                 pass
         os._exit(0)  # llama.cpp teardown at interpreter exit can hang or crash: skip it
 
-    def watch_idle(self) -> None:
-        while True:
-            time.sleep(min(1.0, max(0.05, self.args.idle_timeout / 4)))
+    # -- lifetime ----------------------------------------------------------------------------
+    def add_client(self, pid: int) -> None:
+        """Remember a process that sent a model request (0: unknown, ignored)."""
+        if pid > 0:
+            start = process_start(pid)
             with self.state_lock:
-                idle = time.monotonic() - self.last_activity
-                if self.active == 0 and idle > self.args.idle_timeout:
+                self.clients[pid] = start
+                self.orphaned_since = None
+
+    def live_clients(self) -> int:
+        """How many remembered client processes still run (the dead are forgotten)."""
+        with self.state_lock:
+            self._forget_dead_clients()
+            return len(self.clients)
+
+    def _forget_dead_clients(self) -> None:
+        self.clients = {p: s for p, s in self.clients.items() if process_alive(p, s)}
+
+    def exit_reason(self, now: float) -> str | None:
+        """Why the worker should exit now, or None (called with ``state_lock`` held).
+
+        Never during a request. After ``idle_timeout`` seconds without one. And
+        ``exit_grace`` seconds (unless negative) after the last client process is gone,
+        counted from its last request too, so a client whose pid this worker cannot see
+        (another pid namespace) still has ``exit_grace`` between requests. A worker nobody
+        has used yet counts as having no client from its start."""
+        if self.active:
+            return None
+        idle = now - self.last_activity
+        if idle > self.args.idle_timeout:
+            return f"no request for {idle:.0f} s"
+        grace = self.args.exit_grace
+        if grace < 0:
+            return None
+        self._forget_dead_clients()
+        if self.clients:
+            self.orphaned_since = None
+            return None
+        if self.orphaned_since is None:
+            self.orphaned_since = now
+        quiet = now - max(self.orphaned_since, self.last_activity)
+        return f"no client process left for {quiet:.0f} s" if quiet > grace else None
+
+    def watch_exit(self) -> None:
+        """Check :meth:`exit_reason` about every second (more often for short limits)."""
+        limits = [self.args.idle_timeout] + [self.args.exit_grace] * (self.args.exit_grace >= 0)
+        tick = min(1.0, max(0.05, min(limits) / 4))
+        while True:
+            time.sleep(tick)
+            with self.state_lock:
+                reason = self.exit_reason(time.monotonic())
+                if reason is not None:
                     self.stopping = True
                     break
+        print(f"devstral worker {os.getpid()} exits: {reason}", flush=True)
         self.stop()
 
     # -- requests ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ starting at once still get one worker.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -19,24 +20,40 @@ from ..backends.base import BackendError
 from . import protocol
 
 PROCESS_LOCK = threading.Lock()
+BUSY_TRIES = 10  # about 5 s of asking a worker with too many unauthenticated connections
 
 
 def hello(info: dict[str, Any], timeout: float = 5.0) -> dict[str, Any] | None:
-    """The worker's status if it answers with this token, else None."""
-    try:
-        with protocol.connect(info, timeout) as sock:
-            sock.sendall(protocol.encode({"token": info["token"], "op": "hello"}))
-            reply = protocol.LineReader(sock).read()
-    except (OSError, ValueError):
-        return None
-    return reply if reply and reply.get("type") == "result" else None
+    """The worker's status if the worker ``info`` names is there and proves it knows the
+    token, else None (gone, or somebody else listens there: the runtime file is stale).
+
+    A worker busy with too many unauthenticated connections is asked again for a few
+    seconds, then BackendError("connection"): it is alive, so never stale."""
+    for attempt in range(BUSY_TRIES):
+        try:
+            sock, reader = protocol.open_request(info, "hello", timeout=timeout)
+            with sock:
+                reply = reader.read()
+        except protocol.HandshakeError as exc:
+            if exc.kind != "busy":
+                return None
+            time.sleep(0.1 * (attempt + 1))
+            continue
+        except (OSError, ValueError):
+            return None
+        return reply if reply and reply.get("type") == "result" else None
+    raise BackendError("the model worker is busy with too many connections", kind="connection")
 
 
 def remove_stale(info_path: Path, info: dict[str, Any]) -> None:
     """Remove the runtime file and socket a dead worker left behind."""
-    for path in (str(info_path), info.get("socket")):
-        if path and os.path.exists(path):
-            os.unlink(path)
+    socket_path = info.get("socket")
+    for path in (str(info_path), socket_path if isinstance(socket_path, str) else None):
+        try:
+            if path and (path == str(info_path) or stat.S_ISSOCK(os.lstat(path).st_mode)):
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def spawn(
@@ -74,21 +91,23 @@ def shutdown(info_path: Path, timeout: float = 10.0) -> bool:
     info = protocol.read_info(info_path)
     if info is None:
         return True
-    try:
-        with protocol.connect(info, 2.0) as sock:
-            sock.sendall(protocol.encode({"token": info["token"], "op": "shutdown"}))
-            protocol.LineReader(sock).read()
-    except (OSError, ValueError):
-        pass
+    try:  # only to a worker that proves it is ours (see protocol.open_request)
+        sock, reader = protocol.open_request(info, "shutdown", timeout=2.0)
+        with sock:
+            reader.read()
+    except (OSError, ValueError, protocol.HandshakeError):
+        timeout = min(timeout, 2.0)  # not asked: it may be exiting anyway, else it is not ours
+    pid = info.get("pid")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_alive(int(info.get("pid", 0))):
+        if type(pid) is not int or not pid_alive(pid):
             return True
         time.sleep(0.05)
     return False
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a child of ours that exited is reaped here)."""
     if pid <= 0:
         return False
     try:

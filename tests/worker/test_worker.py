@@ -1,5 +1,7 @@
-"""The model worker, for real (SmolLM2-135M through llama.cpp): start, reuse, token, idle exit,
-a SIGKILL mid-request, cancel, two client processes, per-conversation KV states."""
+"""The model worker, for real (SmolLM2-135M through llama.cpp): start, reuse, handshake, idle
+exit, a SIGKILL mid-request, cancel, two client processes, per-conversation KV states.
+(Hostile handshakes: test_server.py; strangers on stale addresses: test_protocol.py and
+test_client.py; the exit after the last client process: test_host.py.)"""
 
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ def test_start_then_reuse_without_loading_again(make_backend):
         assert stat.S_IMODE(os.stat(info["socket"]).st_mode) & 0o077 == 0
 
 
-def test_every_request_needs_the_token(make_backend):
+def test_every_request_needs_the_handshake(make_backend):
     backend = make_backend()
     backend.load()
     info = _info(backend)
@@ -87,6 +89,7 @@ def test_every_request_needs_the_token(make_backend):
         {"op": "hello"},
         {"token": "0" * 64, "op": "hello"},
         {"token": "", "op": "chat"},
+        {"token": info["token"], "op": "hello"},  # protocol 1: the token never crosses now
     ):
         with protocol.connect(info) as sock:
             sock.sendall(protocol.encode(message))
@@ -219,7 +222,8 @@ def test_a_tcp_worker_wants_the_token_too(make_backend, monkeypatch):
     backend.load()
     info = _info(backend)
     assert info.get("port") and not info.get("socket")
-    with protocol.connect(info) as sock:
-        sock.sendall(protocol.encode({"token": "x", "op": "hello"}))
-        assert protocol.LineReader(sock).read()["kind"] == "auth"
+    for token in ("x", info["token"]):
+        with protocol.connect(info) as sock:
+            sock.sendall(protocol.encode({"token": token, "op": "hello"}))
+            assert protocol.LineReader(sock).read()["kind"] == "auth"
     assert _chat(backend)[0]

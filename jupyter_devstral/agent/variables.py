@@ -6,6 +6,14 @@ only the standard library, touches pandas/numpy only when the kernel already imp
 and never imports anything from ``jupyter_devstral``. Every description is bounded and
 wrapped in ``try``: a misbehaving object costs one line, never the summary. Arbitrary objects
 are never ``repr``'d and their properties never evaluated.
+
+Secrets: a variable whose name says it holds one (``API_KEY``, ``db_password``, ``authToken``;
+``key``/``token`` alone only for a random-looking string) shows its type and a placeholder,
+never its value: ``API_KEY: str <secret:API_KEY>``; DataFrame columns named so are masked in
+the head. This module keeps only that small name rule (a copy of ``secret_name`` in
+``backends/redaction.py``, which it cannot import): key-shaped values in other variables'
+previews (``sk-...``, ``AKIA...``, JWTs...) are left to ``Backend.chat``, which redacts every
+request's text with the full pattern rule before any model sees it.
 """
 
 from __future__ import annotations
@@ -31,6 +39,54 @@ _IDENT_RE = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
 _BOUND_RE = re.compile(r"\b(?:for|as|def|class|import)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*=(?!=)")
 _SAFE_REPR_MODULES = {"builtins", "datetime", "pathlib", "decimal", "fractions", "uuid", "enum"}
 _MODULE_NAMES: list[str] = []
+# The name rule of backends/redaction.py (secret_name), copied: this module is self-contained.
+_NAME_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_STRONG_WORDS = set(
+    "password passwd passphrase pwd secret secrets credential credentials creds apikey "
+    "dsn bearer privatekey accesskey secretkey authtoken".split()
+)
+_WEAK_WORDS = set("key token auth session private cookie pass".split())
+_KEY_QUALIFIERS = set(
+    "api access secret private auth refresh session signing encryption master client bearer "
+    "bot app id oauth csrf jwt ssh db database admin root hf github gh gitlab slack stripe aws "
+    "gcp azure openai mistral anthropic huggingface deploy service webhook".split()
+)
+
+
+def _secret_name(name: Any) -> str | None:
+    """ "strong", "weak" or None: whether ``name``'s word parts say it holds a secret."""
+    if not isinstance(name, str):
+        return None
+    parts = [p.lower() for p in _NAME_PART_RE.findall(name)]
+    weak = False
+    for i, part in enumerate(parts):
+        if part in _STRONG_WORDS or (part in _WEAK_WORDS and i and parts[i - 1] in _KEY_QUALIFIERS):
+            return "strong"
+        weak = weak or part in _WEAK_WORDS
+    if any(word in name.lower() for word in ("password", "passwd", "apikey")):
+        return "strong"
+    return "weak" if weak else None
+
+
+def _is_secret(name: str, value: Any) -> bool:
+    """Whether ``value`` must not be shown: a strong name holding data (not a number, a
+    function, a class or a module), or a weak one (``key``, ``token``) holding a string that
+    looks random (10+ chars with 2+ digits and letters, or 24+ chars, no spaces or path)."""
+    strength = _secret_name(name)
+    if strength is None or value is None or isinstance(value, (bool, int, float, complex)):
+        return False
+    if inspect.isroutine(value) or inspect.isclass(value) or inspect.ismodule(value):
+        return False
+    if strength == "strong":
+        return True
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value[:200]).decode("latin-1")
+    if not isinstance(value, str) or len(value) < 10 or value[0] in "/~." or "://" in value:
+        return False
+    if any(c.isspace() for c in value):
+        return False
+    digits = sum(c.isdigit() for c in value)
+    return len(value) >= 24 or (digits >= 2 and sum(c.isalpha() for c in value) >= 2)
 
 
 class _SafeRepr(reprlib.Repr):
@@ -188,11 +244,19 @@ def _describe_pandas(value: Any, pd: Any) -> str | None:
         rows, ncols = value.shape
         cols = ", ".join(f"{c!r}: {t}" for c, t in itertools.islice(value.dtypes.items(), 25))
         more = f", ... ({ncols - 25} more)" if ncols > 25 else ""
-        head = value.iloc[:3, :8].to_string(max_colwidth=20, max_rows=3)
+        head = value.iloc[:3, :8]
+        hidden = [c for c in head.columns if _secret_name(c) == "strong"]
+        if hidden:  # a password column: its name and dtype are shown, never its values
+            head = head.copy()
+            for column in hidden:
+                head[column] = f"<secret:{column}>"
+        head = head.to_string(max_colwidth=20, max_rows=3)
         head = "\n".join("    " + ln[:150] for ln in head.splitlines())
         return f"DataFrame shape ({rows}, {ncols}); columns {{{cols}{more}}}\n{head}"
     if isinstance(value, pd.Series):
         head = ", ".join(_short(v, 30) for v in value.iloc[:5].tolist())
+        if _secret_name(value.name) == "strong":
+            head = f"<secret:{value.name}>"
         return f"Series name={value.name!r} dtype {value.dtype} len {len(value)}; head [{head}]"
     if isinstance(value, pd.Index):
         return f"{type(value).__name__} dtype {value.dtype} len {len(value)}"
@@ -404,7 +468,11 @@ def summarize(namespace: dict, source: str, max_chars: int = 2000) -> str:
     per_item = max(120, max_chars // 3)
     for name in names:
         try:
-            line = f"{name}: {_describe(namespace[name])}"
+            value = namespace[name]
+            if _is_secret(name, value):
+                line = f"{name}: {type(value).__name__} <secret:{name}>"
+            else:
+                line = f"{name}: {_describe(value)}"
         except Exception as exc:
             line = f"{name}: {type(namespace[name]).__name__} ({type(exc).__name__} describing it)"
         lines.append(line if len(line) <= per_item else line[: per_item - 4] + " ...")

@@ -239,7 +239,9 @@ class LlamaCppBackend(Backend):
             stops = [s for s in request.extra.get("stop") or [] if s]
             if self.eos:
                 stops.append(self.eos)
-            holdback = tuple(self.dialect.markers) if grammar_tools is None else ()
+            # a free reply that may call tools: text that could begin a call is held back
+            # until it is clearly not one (a reply without tools holds back only stop strings)
+            holdback = tuple(self.dialect.markers) if parse_tools and grammar_tools is None else ()
             text, shown, completion, reason = "", 0, 0, "length"
             for piece in self._tokens(llm, tokens, request, grammar, max_tokens):
                 if cancel.cancelled:
@@ -279,6 +281,10 @@ class LlamaCppBackend(Backend):
                 raise BackendError(f"malformed tool call: {exc}", kind="bad_response") from exc
             if grammar_tools is None and shown < len(visible):
                 yield TextDelta(visible[shown:])
+        elif shown < len(text):
+            # the reply ended (end of generation, max_tokens or a stop string): what was held
+            # back because it might begin a stop string is text after all (a closing fence)
+            yield TextDelta(text[shown:])
         yield from calls
         yield Usage(len(tokens), completion, cached)
         yield Done("tool_calls" if calls else reason)

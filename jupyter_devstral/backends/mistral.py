@@ -8,6 +8,11 @@ is therefore not retried once the budget is spent.
 
 For vLLM or llama.cpp's server use the ``openai_compat`` backend instead: the SDK's models
 reject the fragmented, name-less tool-call deltas those servers stream.
+
+Keys: MISTRAL_API_KEY is sent only to the Mistral API (https api.mistral.ai or
+codestral.mistral.ai). With a ``server_url`` on another host the backend sends the key in the
+variable ``api_key_env`` names, or none: the SDK would read MISTRAL_API_KEY from the
+environment by itself, so a keyless client gets a security callable that yields no key.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 try:  # mistralai >= 2: the client lives in mistralai.client
     from mistralai.client import Mistral
@@ -26,6 +32,7 @@ except ImportError:  # mistralai 1.x
     from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef]
 
 from .base import (
+    MISTRAL_KEY_ENV,
     Backend,
     BackendError,
     CancelToken,
@@ -35,7 +42,10 @@ from .base import (
     Event,
     TextDelta,
     Usage,
+    api_key_from_env,
+    check_key_transport,
     estimate_tokens,
+    is_mistral_api,
 )
 from .openai_compat import ToolCallBuffer, error_detail, estimated_usage, redact, wire_messages
 
@@ -68,26 +78,53 @@ class MistralBackend(Backend):
         retry_max_interval_ms: int = 30000,
         retry_exponent: float = 2.0,
         base_url: str | None = None,
+        api_key_env: str = "",
         **_: Any,
     ) -> None:
         super().__init__()
         self.model = model
         self.server_url = server_url or base_url
         self.timeout = timeout
-        self._api_key = api_key or os.environ.get("MISTRAL_API_KEY") or ""
-        if not self._api_key:
-            raise BackendError(
-                "no Mistral API key: set MISTRAL_API_KEY (or pass api_key=...)", kind="auth"
-            )
+        self.key_note = ""
+        self._api_key = self._key(api_key, api_key_env)
         retry = _retry_config(
             max_retries, retry_initial_interval_ms, retry_max_interval_ms, retry_exponent
         )
         self._client = Mistral(
-            api_key=self._api_key,
+            # a callable yielding None: a plain None makes the SDK read MISTRAL_API_KEY itself
+            api_key=self._api_key or (lambda: None),
             server_url=self.server_url,
             retry_config=retry,
             timeout_ms=int(timeout * 1000),
         )
+
+    def _key(self, api_key: str | None, api_key_env: str) -> str:
+        """The key to send, under the scoping rules (see the module docstring)."""
+        url = self.endpoint()
+        if api_key:
+            check_key_transport(url, "api_key")
+            self.key_env = api_key_env
+            return api_key
+        if api_key_env:
+            key = api_key_from_env(api_key_env, url)
+            if not key:
+                raise BackendError(f"no key: set {api_key_env}", kind="auth")
+            self.key_env = api_key_env
+            return key
+        if is_mistral_api(url):
+            key = os.environ.get(MISTRAL_KEY_ENV, "")
+            if not key:
+                raise BackendError(f"no key: set {MISTRAL_KEY_ENV}", kind="auth")
+            self.key_env = MISTRAL_KEY_ENV
+            return key
+        self.key_note = (
+            f"no key sent to {urlsplit(url).hostname or url}: {MISTRAL_KEY_ENV} goes only to "
+            "the Mistral API; name this server's key variable in api_key_env"
+        )
+        return ""
+
+    def endpoint(self) -> str:
+        return self.server_url or "https://api.mistral.ai"
 
     def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         """Stream one reply; tool calls are emitted whole (parsed) after the text."""
@@ -98,6 +135,7 @@ class MistralBackend(Backend):
         prefix = request.extra.get("assistant_prefix") or ""
         if prefix:  # the reply starts with it (the API answers with the prefix, then the rest)
             messages.append({"role": "assistant", "content": prefix, "prefix": True})
+        self.record_wire(request, messages)
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -147,6 +185,10 @@ class MistralBackend(Backend):
                         finish = str(choice.finish_reason)
         finally:
             events.close()
+        rest = echo.flush()  # a reply shorter than the prefix was no echo: it is text
+        if rest:
+            text.append(rest)
+            yield TextDelta(rest)
         if finish == "error":
             raise BackendError(
                 "Mistral API ended the reply with an error: try again",
@@ -194,8 +236,17 @@ class MistralBackend(Backend):
 
     def _status_error(self, status: int, body: str) -> BackendError:
         if status in (401, 403):
+            where = "Mistral API" if is_mistral_api(self.endpoint()) else self.endpoint()
+            if not self._api_key:
+                return BackendError(
+                    f"{where} wants a key ({status}) and none was sent: {MISTRAL_KEY_ENV} "
+                    "goes only to the Mistral API; name this server's key variable in "
+                    "api_key_env",
+                    kind="auth",
+                    status_code=status,
+                )
             return BackendError(
-                f"Mistral API rejected the key ({status}): check MISTRAL_API_KEY",
+                f"{where} rejected the key ({status}): check {self.key_env or 'the API key'}",
                 kind="auth",
                 status_code=status,
             )
@@ -242,8 +293,9 @@ class MistralBackend(Backend):
         return {
             "backend": self.name,
             "model": self.model,
-            "server": self.server_url or "https://api.mistral.ai",
+            "server": self.endpoint(),
             "timeout": self.timeout,
+            "key": self.key_env or self.key_note or "passed as api_key",
         }
 
     def close(self) -> None:
@@ -283,6 +335,11 @@ class PrefixEcho:
         self.done = True
         text, self.pending = self.pending, ""
         return text[len(self.prefix) :] if text.startswith(self.prefix) else text
+
+    def flush(self) -> str:
+        """What is still held when the stream ends: no echo after all, but the reply."""
+        text, self.pending, self.done = self.pending, "", True
+        return text
 
 
 def _text(content: Any) -> str:

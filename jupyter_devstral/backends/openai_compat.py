@@ -11,6 +11,11 @@ and ``retry-after-ms`` up to two minutes (a longer Retry-After is not retried).
 Usage comes from the server when it honours ``stream_options.include_usage`` (vLLM, llama.cpp's
 C++ server); otherwise (llama-cpp-python's server) it is estimated from the text.
 
+Keys: OPENAI_API_KEY, or the variable ``api_key_env`` names (MISTRAL_API_KEY only when
+base_url is the Mistral API), never over plain http to a host that is not loopback. Without a
+key no Authorization header is sent at all (the SDK would otherwise send OPENAI_API_KEY,
+OPENAI_ADMIN_KEY or an ambient header of its own).
+
 The wire helpers at the bottom (message translation, tool-call buffer, redaction) are shared
 with the mistral backend: the Mistral API speaks the same chat shape.
 """
@@ -20,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -40,11 +44,14 @@ from .base import (
     TextDelta,
     ToolCall,
     Usage,
+    api_key_from_env,
+    check_key_transport,
     estimate_tokens,
     new_tool_call_id,
 )
 
 log = logging.getLogger(__name__)
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 _NO_MODEL = ("not found", "does not exist", "invalid_model", "invalid model", "unknown model")
 _RETRYABLE = {"timeout", "connection", "rate_limit", "server"}
 _OPENAI_PARAMS = {"top_p", "stop", "presence_penalty", "frequency_penalty", "extra_body"}
@@ -62,6 +69,7 @@ class OpenAICompatBackend(Backend):
         api_key: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 4,
+        api_key_env: str = "",
         **_: Any,
     ) -> None:
         super().__init__()
@@ -77,11 +85,27 @@ class OpenAICompatBackend(Backend):
         self.model = model
         self.timeout = timeout
         self.capabilities = Capabilities(native_tools=True, local=False, cheap_samples=False)
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "none"
+        if api_key:
+            check_key_transport(self.base_url, "api_key")
+            self.key_env = api_key_env
+        else:
+            self.key_env = api_key_env or DEFAULT_KEY_ENV
+            api_key = api_key_from_env(self.key_env, self.base_url)
+        self._api_key = api_key or ""
+        # An explicit Authorization (or an omitted one) also overrides any the SDK finds itself.
+        auth = f"Bearer {self._api_key}" if self._api_key else openai.Omit()
+        self._headers: dict[str, Any] = {"Authorization": auth}
         self._include_usage = True  # dropped if the server rejects stream_options
         self._client = OpenAI(
-            base_url=self.base_url, api_key=self._api_key, timeout=timeout, max_retries=max_retries
+            base_url=self.base_url,
+            api_key=self._api_key or "no-key",
+            default_headers=self._headers,
+            timeout=timeout,
+            max_retries=max_retries,
         )
+
+    def endpoint(self) -> str:
+        return self.base_url
 
     def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         """Stream one reply; tool calls are emitted whole (parsed) after the text."""
@@ -103,6 +127,7 @@ class OpenAICompatBackend(Backend):
         # Known sampling options pass; server-specific fields go in extra["extra_body"]; hints
         # meant for other backends (allowed_tools, ...) are ignored.
         params.update({k: v for k, v in request.extra.items() if k in _OPENAI_PARAMS})
+        self.record_wire(request, params["messages"])
         chunks = self._create(params)
         calls = ToolCallBuffer()
         text: list[str] = []
@@ -144,7 +169,7 @@ class OpenAICompatBackend(Backend):
         if self._include_usage:
             params["stream_options"] = {"include_usage": True}
         try:
-            return self._client.chat.completions.create(**params)
+            return self._client.chat.completions.create(**params, extra_headers=self._headers)
         except openai.BadRequestError as exc:
             if "stream_options" not in str(exc.message) or not self._include_usage:
                 raise self._error(exc) from None
@@ -159,7 +184,7 @@ class OpenAICompatBackend(Backend):
         if self.model:
             return self.model
         try:
-            models = list(self._client.models.list())
+            models = list(self._client.models.list(extra_headers=self._headers))
         except Exception as exc:
             raise self._error(exc) from None
         if not models:
@@ -192,12 +217,12 @@ class OpenAICompatBackend(Backend):
         elif isinstance(exc, openai.APIConnectionError):
             kind, msg = "connection", f"cannot reach {where}: is the server running?"
         elif status in (401, 403):
+            source = self.key_env or "the API key"
             kind, msg = (
                 "auth",
-                (
-                    f"server at {where} rejected the API key ({status}): "
-                    "set OPENAI_API_KEY or pass api_key"
-                ),
+                f"server at {where} rejected the API key ({status}): check {source}"
+                if self._api_key
+                else f"server at {where} wants an API key ({status}): no key: set {source}",
             )
         elif status == 429:
             kind, msg = "rate_limit", f"{where} kept rate limiting (429) through retries: wait"
@@ -233,6 +258,9 @@ class OpenAICompatBackend(Backend):
             "model": self.model or "(first listed)",
             "base_url": self.base_url,
             "timeout": self.timeout,
+            "key": (self.key_env or "passed as api_key")
+            if self._api_key
+            else f"none (${self.key_env} is not set)",
         }
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 Each call to ``chat`` pops the next scripted reply. A reply is a string (streamed as text), a
 ``ToolCall``-like dict ``{"name": ..., "arguments": {...}}``, a list of those, a
 ``BackendError`` to raise, or a callable ``(request) -> reply`` for replies that depend on the
-prompt. Every request is kept in ``requests`` so tests can assert what the model was shown.
+prompt. Every request is kept in ``requests`` so tests can assert what the model was shown:
+after ``Backend.chat``'s redaction, as a real model would see it.
 """
 
 from __future__ import annotations
@@ -84,3 +85,6 @@ class ScriptedBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
+
+    def endpoint(self) -> str:
+        return "in this process (scripted replies)"

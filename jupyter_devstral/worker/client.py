@@ -284,6 +284,10 @@ class WorkerBackend(Backend):
         self._update(reply)
         return self.worker_status
 
+    def endpoint(self) -> str:
+        """Where a request goes: the user's own model worker process, on this machine."""
+        return f"local model worker (pid {(self._info or {}).get('pid', '?')})"
+
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "n_ctx": self.n_ctx, **self.status()}
 

@@ -113,6 +113,8 @@ class ModelHost:
             n_gpu_layers=args.n_gpu_layers,
             on_progress=self.progress.append,
         )
+        # the client redacted the request with the user's setting (Backend.chat, there)
+        self.backend.redact_secrets = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:

@@ -230,3 +230,39 @@ def test_calls_with_keywords_show_the_signature():
     text = summarize(ns, "r = sorted(pop.items(), reversed=True)\ndf.sort_values(by='a', asc=1)")
     assert "sorted(iterable, /, *, key=None, reverse=False)" in text
     assert "df.sort_values(by, *, axis=0, ascending=True" in text
+
+
+def test_secret_named_variables_never_show_their_value() -> None:
+    ns = {
+        "API_KEY": "Zq9Xv3Lm2Pw8Rt5Ys1Ku7Jn4Hb6Gd0Fa",
+        "db_password": "hunter22",
+        "authToken": b"raw-token-bytes-123",
+        "credentials": {"user": "ada", "password": "hunter22"},
+        "token": "a8f7e6d5c4b3a291",
+        "key": "region",
+        "pad_token": "[PAD]",
+        "max_tokens": 800,
+        "author": "Ada",
+        "users": pd.DataFrame({"name": ["ada"], "password": ["hunter22"], "age": [36]}),
+        "pw_series": pd.Series(["hunter22"], name="password"),
+    }
+    text = summarize(ns, "connect(" + ", ".join(ns) + ")", max_chars=5000)
+    for value in ("Zq9Xv3Lm2Pw8", "hunter22", "raw-token", "a8f7e6d5"):
+        assert value not in text, value
+    assert "API_KEY: str <secret:API_KEY>" in text
+    assert "db_password: str <secret:db_password>" in text
+    assert "authToken: bytes <secret:authToken>" in text
+    assert "credentials: dict <secret:credentials>" in text
+    assert "token: str <secret:token>" in text
+    assert "key: str len 6: 'region'" in text  # a weak name with a plain value shows it
+    assert "pad_token: str len 5: '[PAD]'" in text
+    assert "max_tokens: int = 800" in text and "author: str len 3: 'Ada'" in text
+    assert "'password': " in text and "0  ada  <secret:password>   36" in text  # masked
+
+
+def test_the_secret_name_rule_matches_the_backends_copy() -> None:
+    from jupyter_devstral.backends.redaction import secret_name
+
+    names = ["API_KEY", "db_password", "authToken", "token", "sort_key", "keys", "monkey"]
+    names += ["author", "tokenizer", "max_tokens", "GITHUB_TOKEN", "mypassword", "X-Api-Key"]
+    assert [variables._secret_name(n) for n in names] == [secret_name(n) for n in names]

@@ -125,6 +125,68 @@ def test_assistant_prefix_and_stop(backend):
     assert reason == "stop"
 
 
+# -- the end of a reply: nothing held back is lost --------------------------------------------
+# A closing fence ("```") might begin the fenced-JSON tool-call marker ("```json"): streaming
+# holds it back until more text shows what it is. When the reply ends there, it is text.
+CODE_ASK = [{"role": "user", "content": "Reply with only a Python code block that prints hello."}]
+CODE_PREFIX = "Here is the code:\n```python\nprint('hello')\n"
+
+
+def test_reply_ending_in_a_fence_at_max_tokens_is_whole(backend):
+    events = list(backend.chat(CODE_ASK, max_tokens=1, temperature=0, assistant_prefix=CODE_PREFIX))
+    text, _, usage, reason = collect(events)
+    assert (text, reason) == ("```", "length")
+    assert kinds(events)[-2:] == ["Usage", "Done"]  # the text comes before Done
+    assert usage.completion_tokens == 1
+
+
+def test_reply_ending_in_a_fence_at_a_stop_string_is_whole(backend):
+    # SmolLM2 closes the block and goes on on the next line: the stop string ends the reply
+    text, _, _, reason = collect(
+        backend.chat(
+            CODE_ASK, max_tokens=30, temperature=0, assistant_prefix=CODE_PREFIX, stop=["\n"]
+        )
+    )
+    assert (text, reason) == ("```", "stop")
+
+
+def test_reply_ending_in_a_fence_at_end_of_generation_is_whole(backend, monkeypatch):
+    """The model's own pieces, scripted: a fence closed just before end of generation, with
+    tools offered (the reply is parsed) and without."""
+    pieces = ["Fix:\n", "```", "python\n", "x = 1\n", "``", "`", None]
+    monkeypatch.setattr(backend, "_tokens", lambda *a, **k: iter(pieces))
+    for tools in (None, [SET_LEVEL]):
+        events = list(backend.chat(HELLO, tools, max_tokens=32))
+        text, calls, _, reason = collect(events)
+        assert (text, calls, reason) == ("Fix:\n```python\nx = 1\n```", [], "stop"), tools
+        assert kinds(events)[-2:] == ["Usage", "Done"]
+
+
+def test_a_json_block_in_a_reply_without_tools_is_shown(backend, monkeypatch):
+    """Without tools nothing can be a tool call: a ```json block is an answer's text."""
+    pieces = ["Use:\n", "```json", "\n", '{"name": "x"}', "\n```", None]
+    monkeypatch.setattr(backend, "_tokens", lambda *a, **k: iter(pieces))
+    events = list(backend.chat(HELLO, max_tokens=32))
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert "".join(deltas) == 'Use:\n```json\n{"name": "x"}\n```'
+    assert len(deltas) > 1  # streamed, not held to the end
+
+
+def test_qwen_reply_ending_in_a_code_block_is_whole(qwen_path):
+    """Qwen 2.5 Coder ends its reply right after the closing fence (end of generation)."""
+    pytest.importorskip("llama_cpp")
+    qwen = LlamaCppBackend(str(qwen_path), n_ctx=1024)
+    try:
+        text, _, _, reason = collect(
+            qwen.chat(CODE_ASK, max_tokens=40, temperature=0, assistant_prefix="```python\n")
+        )
+    finally:
+        qwen.close()
+    assert reason == "stop"
+    assert text.rstrip().endswith("\n```"), text
+    assert "print(" in text
+
+
 # -- tools ---------------------------------------------------------------------------------------
 def test_required_tool_call_is_valid_and_honours_narrowing(backend):
     messages = [{"role": "user", "content": "Set the level to 3 metres."}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -20,6 +21,7 @@ from stub_server import (
     server_error,
     unauthorized,
 )
+from test_redaction import ENV_NAME, PLANTED, planted_messages, secrets_left
 
 from jupyter_devstral.backends import create_backend
 from jupyter_devstral.backends.base import (
@@ -32,6 +34,7 @@ from jupyter_devstral.backends.base import (
     collect,
 )
 from jupyter_devstral.backends.mistral import MistralBackend, PrefixEcho
+from jupyter_devstral.config import DevstralConfig, make_backend
 
 USER = [{"role": "user", "content": "hi"}]
 TOOLS = [
@@ -159,12 +162,71 @@ def test_missing_key_says_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SECRET not in str(backend.info())
 
 
-def test_401_is_auth_and_not_retried(stub: StubServer) -> None:
-    stub.queue(unauthorized())
-    err = fail(make(stub))
-    assert str(err) == "Mistral API rejected the key (401): check MISTRAL_API_KEY"
+def test_401_is_auth_not_retried_and_names_the_variable(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub.queue(unauthorized(), unauthorized())
+    monkeypatch.setenv("STUB_MISTRAL_KEY", "stub-key-123")
+    err = fail(make(stub, api_key=None, api_key_env="STUB_MISTRAL_KEY"))
+    assert str(err) == f"{stub.url} rejected the key (401): check STUB_MISTRAL_KEY"
     assert (err.kind, err.status_code, err.retryable) == ("auth", 401, False)
     assert len(stub.chat_requests) == 1
+    err = fail(make(stub, api_key=None))  # keyless: MISTRAL_API_KEY is not for this host
+    assert "none was sent: MISTRAL_API_KEY goes only to the Mistral API" in str(err)
+
+
+def test_the_mistral_key_goes_only_to_the_mistral_api(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mistral_key = "Zq9Xv3Lm2Pw8Rt5Ys1Ku7Jn4Hb6Gd0Fa"
+    monkeypatch.setenv("MISTRAL_API_KEY", mistral_key)
+    official = MistralBackend()
+    assert (official.key_env, official.endpoint()) == ("MISTRAL_API_KEY", "https://api.mistral.ai")
+    assert MistralBackend(server_url="https://codestral.mistral.ai").key_env == "MISTRAL_API_KEY"
+    # another host (here the stub): the SDK would read MISTRAL_API_KEY by itself; it must not
+    stub.queue(Text("ok"), Text("ok"))
+    backend = MistralBackend(server_url=stub.url)
+    collect(backend.chat(USER))
+    assert "MISTRAL_API_KEY goes only to the Mistral API" in backend.info()["key"]
+    settings = DevstralConfig(backend="mistral", base_url=stub.url, model="m").settings()
+    collect(make_backend(settings).chat(USER))
+    assert [r.headers.get("authorization") for r in stub.chat_requests] == [None, None]
+    assert mistral_key not in json.dumps([(r.headers, r.body) for r in stub.requests])
+    with pytest.raises(BackendError, match="MISTRAL_API_KEY is only sent to the Mistral API"):
+        MistralBackend(server_url=stub.url, api_key_env="MISTRAL_API_KEY")
+    with pytest.raises(BackendError, match="^no key: set OTHER_KEY$"):
+        MistralBackend(server_url=stub.url, api_key_env="OTHER_KEY")
+    for url in ("http://api.mistral.ai", "https://api.mistral.ai.evil.example"):
+        assert MistralBackend(server_url=url).key_env == ""  # not the Mistral API: no key
+
+
+def test_no_key_goes_over_plain_http_to_another_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELF_HOSTED_KEY", "self-hosted-123")
+    for options in ({"api_key_env": "SELF_HOSTED_KEY"}, {"api_key": SECRET}):
+        with pytest.raises(BackendError) as info:
+            MistralBackend(server_url="http://10.1.2.3:8000", **options)
+        assert info.value.kind == "auth" and "plain http to 10.1.2.3" in str(info.value)
+    backend = MistralBackend(server_url="http://127.0.0.1:9", api_key_env="SELF_HOSTED_KEY")
+    assert backend.key_env == "SELF_HOSTED_KEY"
+    assert MistralBackend(server_url="http://10.1.2.3:8000").key_env == ""  # keyless is fine
+
+
+def test_secrets_never_reach_the_server(stub: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_NAME, PLANTED["env_secret"])
+    stub.queue(Text("ok"))
+    backend = make(stub)
+    collect(backend.chat(planted_messages(), TOOLS, assistant_prefix="```python\n"))
+    request = stub.chat_requests[0]
+    sent = json.dumps(request.body) + json.dumps(request.headers)
+    assert secrets_left(sent) == []
+    assert "<secret:API_KEY>" in sent and "<secret:MY_SERVICE_TOKEN>" in sent
+    assert backend.last_sent is not None
+    recorded = backend.last_sent["messages"]  # as handed to the SDK (it adds defaults)
+    assert [(m["role"], m["content"]) for m in recorded] == [
+        (m["role"], m["content"]) for m in request.body["messages"]
+    ]
+    assert recorded[-1] == {"role": "assistant", "content": "```python\n", "prefix": True}
+    assert backend.last_sent["host"] == stub.url
 
 
 def test_429_honours_retry_after_then_succeeds(stub: StubServer) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -19,10 +21,12 @@ from stub_server import (
     server_error,
     unauthorized,
 )
+from test_redaction import ENV_NAME, PLANTED, planted_messages, secrets_left
 
 from jupyter_devstral.backends import create_backend
 from jupyter_devstral.backends.base import BackendError, Done, TextDelta, Usage, collect
 from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
+from jupyter_devstral.config import DevstralConfig, make_backend
 
 USER = [{"role": "user", "content": "hi"}]
 TOOLS = [
@@ -71,21 +75,93 @@ def test_text_streams_model_from_models_list_and_usage(stub: StubServer) -> None
     assert backend.capabilities.context_window == 4096  # vLLM's max_model_len
 
 
-def test_default_key_is_none_or_env(stub: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    stub.queue(Text("a"), Text("b"))
+def test_keyless_sends_no_authorization_and_keys_come_from_their_variable(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub.queue(Text("a"), Text("b"), Text("c"))
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "admin-key-never-sent")  # read by newer SDKs
     collect(OpenAICompatBackend(base_url=stub.base_url, model="m").chat(USER))
     monkeypatch.setenv("OPENAI_API_KEY", "env-key-123")
     collect(create_backend("openai_compat", base_url=stub.base_url, model="m").chat(USER))
-    assert [r.headers["authorization"] for r in stub.chat_requests] == [
-        "Bearer none",
+    monkeypatch.setenv("VLLM_KEY", "vllm-key-456")
+    backend = create_backend("openai_compat", base_url=stub.base_url, api_key_env="VLLM_KEY")
+    collect(backend.chat(USER))
+    assert [r.headers.get("authorization") for r in stub.chat_requests] == [
+        None,
         "Bearer env-key-123",
+        "Bearer vllm-key-456",
     ]
+    assert "admin-key-never-sent" not in json.dumps([r.headers for r in stub.requests])
+    assert backend.key_env == "VLLM_KEY" and backend.info()["key"] == "VLLM_KEY"
+
+
+def test_the_mistral_key_never_goes_to_an_openai_compat_server(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mistral_key = "Zq9Xv3Lm2Pw8Rt5Ys1Ku7Jn4Hb6Gd0Fa"
+    monkeypatch.setenv("MISTRAL_API_KEY", mistral_key)
+    stub.queue(Text("a"), Text("b"))
+    collect(create_backend("openai_compat", base_url=stub.base_url, model="m").chat(USER))
+    settings = DevstralConfig(backend="openai_compat", base_url=stub.base_url).settings()
+    assert settings["api_key_env"] == ""
+    collect(make_backend(settings).chat(USER))
+    assert [r.headers.get("authorization") for r in stub.chat_requests] == [None, None]
+    assert mistral_key not in json.dumps([(r.headers, r.body) for r in stub.requests])
+    with pytest.raises(BackendError, match="MISTRAL_API_KEY is only sent to the Mistral API"):
+        OpenAICompatBackend(base_url=stub.base_url, api_key_env="MISTRAL_API_KEY")
+    assert len(stub.requests) == 3  # two chats and one GET /models, nothing more
+
+
+def test_no_key_goes_over_plain_http_to_another_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    connections: list[object] = []
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: connections.append(a))
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-123")
+    for options in ({}, {"api_key": SECRET}):
+        with pytest.raises(BackendError) as info:
+            OpenAICompatBackend(base_url="http://10.1.2.3:8000/v1", model="m", **options)
+        assert info.value.kind == "auth" and "plain http to 10.1.2.3" in str(info.value)
+        assert SECRET not in str(info.value) and "env-key-123" not in str(info.value)
+    assert connections == []
+    for url in (
+        "http://127.0.0.1:8000",
+        "http://127.5.6.7",
+        "http://localhost:1",
+        "http://[::1]:8",
+    ):
+        assert OpenAICompatBackend(base_url=url).key_env == "OPENAI_API_KEY"
+    assert OpenAICompatBackend(base_url="https://10.1.2.3/v1")._api_key == "env-key-123"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    keyless = OpenAICompatBackend(base_url="http://10.1.2.3:8000/v1")  # nothing secret to send
+    assert keyless._api_key == "" and keyless.info()["key"] == "none ($OPENAI_API_KEY is not set)"
+
+
+def test_secrets_never_reach_the_server_and_what_was_sent_is_recorded(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_NAME, PLANTED["env_secret"])
+    monkeypatch.setenv("OPENAI_API_KEY", "own-key-" + "7" * 12)
+    messages = planted_messages()
+    messages[-1]["content"] += "\nprinted: own-key-777777777777"
+    stub.queue(Text("ok"))
+    backend = OpenAICompatBackend(base_url=stub.base_url, model="m")
+    collect(backend.chat(messages, TOOLS, seed=1))
+    request = stub.chat_requests[0]
+    sent = json.dumps(request.body) + json.dumps(request.headers)
+    assert secrets_left(sent) == [] and "own-key-777777777777" not in json.dumps(request.body)
+    for placeholder in ("<secret:API_KEY>", "<secret:db_password>", "<secret:MY_SERVICE_TOKEN>"):
+        assert placeholder in sent
+    assert "printed: <secret:OPENAI_API_KEY>" in sent
+    record = backend.last_sent
+    assert record is not None and backend.sent_log[-1] is record
+    assert record["messages"] == request.body["messages"]  # exactly what left, wire shape
+    assert record["host"] == stub.base_url and record["backend"] == "openai_compat"
+    assert record["tools"] == TOOLS and record["options"]["seed"] == 1
+    assert record["redacted"]["<secret:API_KEY>"] == "openai_key"
+    assert secrets_left(json.dumps(record)) == []
 
 
 def test_fragmented_tool_call_deltas_are_accumulated(stub: StubServer) -> None:
     source = 'print("a, b")\nx = {"k": [1, 2]}'
-    import json
-
     stub.queue(
         Tools(
             [
@@ -156,11 +232,20 @@ def test_stream_options_rejected_falls_back(stub: StubServer) -> None:
     assert "stream_options" not in stub.chat_requests[1].body
 
 
-def test_401_is_auth(stub: StubServer) -> None:
-    stub.queue(unauthorized())
-    err = fail(make(stub, model="m"))
-    assert (err.kind, err.status_code) == ("auth", 401) and "OPENAI_API_KEY" in str(err)
-    assert len(stub.chat_requests) == 1
+def test_401_is_auth_and_names_the_variable(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub.queue(unauthorized(), unauthorized(), unauthorized())
+    err = fail(OpenAICompatBackend(base_url=stub.base_url, model="m"))
+    assert (err.kind, err.status_code) == ("auth", 401)
+    assert str(err).endswith("wants an API key (401): no key: set OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-123")
+    err = fail(OpenAICompatBackend(base_url=stub.base_url, model="m"))
+    assert str(err).endswith("rejected the API key (401): check OPENAI_API_KEY")
+    monkeypatch.setenv("VLLM_KEY", "vllm-key-456")
+    err = fail(OpenAICompatBackend(base_url=stub.base_url, model="m", api_key_env="VLLM_KEY"))
+    assert str(err).endswith("check VLLM_KEY")
+    assert len(stub.chat_requests) == 3
 
 
 def test_429_honours_retry_after_then_succeeds(stub: StubServer) -> None:

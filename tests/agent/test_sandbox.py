@@ -8,6 +8,8 @@ import time
 import pytest
 
 from jupyter_devstral.agent import sandbox
+from jupyter_devstral.agent.file_home import HELPER_MODULES
+from jupyter_devstral.agent.notebook import NotebookError
 
 pytestmark = pytest.mark.skipif(not sandbox.can_fork(), reason="needs fork()")
 
@@ -52,9 +54,12 @@ def test_candidate_sees_live_state_and_output_is_captured(home):
     )
     result = home.try_source(target(home), candidate, timeout=10)
     assert result.ok, result.error
-    assert [o["output_type"] for o in result.outputs] == ["stream"]
-    text = result.outputs[0]["text"]
-    assert text == "hi 42\n{'k': 1}\n<IPython.core.display.HTML object>\n{'a': 1}\n"
+    kinds = [o["output_type"] for o in result.outputs]
+    assert kinds == ["stream", "display_data", "display_data", "execute_result"]
+    assert result.outputs[0] == {"output_type": "stream", "name": "stdout", "text": "hi 42\n"}
+    assert result.outputs[1]["data"] == {"text/plain": "{'k': 1}"}
+    assert result.outputs[2]["data"]["text/html"] == "<b>x</b>"
+    assert result.outputs[3]["data"]["text/plain"] == "{'a': 1}"
 
 
 def test_cell_and_outputs_are_not_stored(home):
@@ -80,7 +85,11 @@ def test_syntax_error(home):
 def test_magics_and_last_expression(home):
     result = home.try_source(target(home), "%time y = 3\ny * 2", timeout=10)
     assert result.ok, result.error
-    assert result.outputs[0]["text"].rstrip().endswith("6")
+    assert "Wall time" in result.outputs[0]["text"]
+    assert result.outputs[-1]["output_type"] == "execute_result"
+    assert result.outputs[-1]["data"]["text/plain"] == "6"
+    quiet = home.try_source(target(home), "y = 3\ny * 2;", timeout=10)
+    assert quiet.ok and quiet.outputs == []  # a trailing ; hides the result, as in IPython
 
 
 def test_os_exit_and_system_exit_do_not_touch_the_kernel(home):
@@ -117,13 +126,45 @@ def test_helpers_add_no_names_to_the_user_namespace(home, shared_kernel, user_na
     assert home.kernel.call_json(
         "print(__import__('json').dumps(sorted(n for n in __import__('sys').modules "
         "if n.startswith('__devstral'))))"
-    ) == ["__devstral_sandbox", "__devstral_variables"]
+    ) == sorted(HELPER_MODULES)
 
 
-def test_without_fork_the_candidate_runs_for_real(home):
+def test_without_fork_nothing_runs(home):
     home._can_fork = False  # a kernel on a platform without fork()
     cell_id = target(home)
-    result = home.try_source(cell_id, "d['b'] = 2\nprint(d['b'])", timeout=10)
-    assert result.ok
-    assert home.cell(cell_id).source == "print(d['b'])"  # the source is put back
-    assert kernel_value(home, "d") == {"a": 1, "b": 2}  # but the state changed
+    with pytest.raises(NotebookError):  # no fallback: model code never runs for real here
+        home.try_source(cell_id, "d['b'] = 2\nprint(d['b'])", timeout=10)
+    assert home.cell(cell_id).source == "print(d['b'])"
+    assert kernel_value(home, "d") == {"a": 1}
+
+
+def test_following_cells_and_names_through_the_kernel(home):
+    candidate = "d['b'] = 2\nprint(d['b'])"
+    result = home.try_source(
+        target(home), candidate, timeout=10, after=["lst + [d['b']]"], after_budget=5, names=["d"]
+    )
+    assert result.ok, result.error
+    assert result.after[0]["ok"] and result.after[0]["outputs"][0]["data"] == {
+        "text/plain": "[1, 2, 2]"
+    }
+    assert result.names["before"]["d"] == {"type": "dict", "len": 1}
+    assert result.names["after"]["d"] == {"type": "dict", "len": 2}
+    assert kernel_value(home, "d") == {"a": 1}
+
+
+def test_the_kernels_own_channels_are_fenced_off(home):
+    """A logging handler bound to the kernel's stdout in an earlier cell, a comm, input():
+    the trial captures or refuses them and never writes to the kernel's sockets."""
+    home.kernel.evaluate(
+        "import logging, sys\n_log = logging.getLogger('trial-test')\n"
+        "_log.addHandler(logging.StreamHandler(sys.stdout))"
+    )
+    candidate = (
+        "_log.warning('logged')\n"
+        "from comm import create_comm\ncreate_comm(target_name='devstral-test')\n"
+        "input('name? ')"
+    )
+    result = home.try_source(target(home), candidate, timeout=10)
+    assert result.outputs[0]["text"] == "logged\n"
+    assert result.error.ename == "EOFError"
+    assert home.kernel.is_alive() and kernel_value(home, "d") == {"a": 1}

@@ -1,0 +1,403 @@
+"""The scan: walks one cell's tree (or one user function's body) and lists its effects."""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .expressions import (
+    call_arg,
+    command_target,
+    const_str,
+    head_str,
+    host_text,
+    key_text,
+    last_name,
+    literal_path,
+    path_text,
+    secret_kind,
+    sql_write,
+    target_text,
+    unparse,
+)
+from .ipython_syntax import LINE_MAGIC, cell_magic_effects, line_magic_effects, shell_effects
+from .names import Names
+from .tables import (
+    BARE_MODULES,
+    CALLS,
+    DELETE_METHODS,
+    DYNAMIC,
+    ESCAPES,
+    FETCHERS,
+    FILE_KINDS,
+    MEMORY_FILES,
+    MODULE_KINDS,
+    MONGO_WRITES,
+    MOVE,
+    NOT_FILES,
+    OPENERS,
+    REFERENCE_OK,
+    SCRIPT,
+    SECRET,
+    URL_SCHEME,
+    WRITE_METHODS,
+    WRITER_KEYWORDS,
+    WRITER_METHODS,
+    Effect,
+    kind_of,
+)
+
+if TYPE_CHECKING:
+    from .context import EffectsContext
+
+
+_VISITORS: dict[type, Callable[[Scan, ast.AST], None]] = {}
+
+
+class Scan(ast.NodeVisitor):
+    """Walks one cell (or one function body) and lists its effects."""
+
+    def __init__(self, names: Names, ctx: EffectsContext, lines, own: frozenset[str]):
+        self.names, self.ctx, self.lines, self.own = names, ctx, lines, own
+        self.out: list[Effect] = []
+        self.skip: set[int] = set()
+
+    def run(self, node) -> list[Effect]:
+        try:
+            self.visit(node)
+        except RecursionError:
+            self.add("dynamic", "unparsable", node)
+        return self.out
+
+    # NodeVisitor's visit and generic_visit, with the visitor of each node type looked up once
+    # (the same walk, order and recursion depth, in about half the time)
+
+    def visit(self, node) -> None:
+        visitor = _VISITORS.get(node.__class__)
+        if visitor is None:
+            name = "visit_" + node.__class__.__name__
+            visitor = _VISITORS[node.__class__] = getattr(Scan, name, Scan.generic_visit)
+        visitor(self, node)
+
+    def generic_visit(self, node) -> None:
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+
+    def add(self, kind: str, target: str, node) -> None:
+        line = getattr(node, "lineno", 0) or 0
+        text = self.lines[line - 1].strip()[:200] if 0 < line <= len(self.lines) else ""
+        self.out.append(Effect(kind, target, line, text))
+
+    def _mark(self, node) -> None:
+        while isinstance(node, (ast.Attribute, ast.Name, ast.Call)):
+            self.skip.add(id(node))
+            if isinstance(node, ast.Call):
+                break
+            node = node.value if isinstance(node, ast.Attribute) else None
+
+    # calls
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        before = len(self.out)
+        qualified = self.names.qual(func)
+        handled = qualified is not None and self._known(qualified, node)
+        if not handled and isinstance(func, ast.Name) and func.id not in self.own:
+            self._user(self.ctx.user_effects(self.names.user_alias(func.id)), node)
+        if not handled and isinstance(func, ast.Attribute):
+            self._method(func, node)
+        if not any(e.kind == "network" for e in self.out[before:]):
+            self._urls(node)
+        if qualified == "os.path.join" and all(const_str(a) is not None for a in node.args):
+            self._secret_text(path_text(node), node)
+        self._mark(func)
+        self.generic_visit(node)
+
+    def _known(self, qualified: str, node: ast.Call) -> bool:
+        """Effects of a call into a known module or builtin; False when it is none of those."""
+        if qualified.startswith("get_ipython."):
+            self._ipython(qualified[12:], node)
+            return True
+        if qualified == "getattr":
+            if len(node.args) >= 2 and self.names.qual(node.args[0]):
+                if const_str(node.args[1]) is None:
+                    self.add("dynamic", unparse(node), node)
+                elif id(node) not in self.skip:
+                    self._reference(self.names.qual(node) or "", node)
+            return True
+        if qualified in ("globals", "locals", "vars", "get_ipython"):
+            return True
+        if qualified == "dict":
+            if node.args and self.names.qual(node.args[0]) in ("os.environ", "os.environb"):
+                self.add("env_read", "*", node)
+                self._mark(node.args[0])
+            return False
+        if qualified in OPENERS:
+            self._open(node, call_arg(node, 0, "file"), 1, OPENERS[qualified])
+            return True
+        if qualified in DYNAMIC:
+            self.add("dynamic", unparse(node), node)
+            return True
+        spec = CALLS.get(qualified)
+        if spec is not None:
+            kind, pos, keyword, how = spec
+            target = target_text(how, call_arg(node, pos, keyword))
+            if kind == MOVE:
+                self.add("file_move", target, node)
+                self.add(
+                    "file_write",
+                    path_text(call_arg(node, 1, "dst")) if call_arg(node, 1, "dst") else "",
+                    node,
+                )
+            else:
+                self.add(kind, target, node)
+            if qualified == "urllib.request.urlretrieve" and call_arg(node, 1, "filename"):
+                self.add("file_write", path_text(call_arg(node, 1, "filename")), node)
+            if kind == "process":
+                self._package_in(call_arg(node, pos, keyword), node)
+            return True
+        if qualified.startswith(("os.environ.", "os.environb.")):
+            self.add("os", unparse(node), node)
+            return True
+        kind = kind_of(qualified)
+        if kind is None:
+            return qualified.startswith(("os.", "shutil."))
+        first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+        if kind == "process":
+            target = command_target(first) if first is not None else ""
+            self._package_in(first, node)
+        elif kind == "network":
+            url = first if first is not None else call_arg(node, None, "url")
+            target = host_text(url) if url is not None else ""
+        elif kind == "database":
+            target = host_text(first) if first is not None else ""
+        else:
+            target = unparse(node)
+        self.add(kind, target, node)
+        return True
+
+    def _package_in(self, command, node) -> None:
+        if command is None:
+            return
+        if isinstance(command, (ast.List, ast.Tuple)):
+            words = [const_str(e) or "" for e in command.elts]
+            text = " ".join(words)
+        else:
+            text = const_str(command) or ""
+        if text:
+            for kind, target in shell_effects(text):
+                if kind == "package":
+                    self.add(kind, target, node)
+
+    def _ipython(self, method: str, node: ast.Call) -> None:
+        first, second = call_arg(node, 0, "cmd"), call_arg(node, 1, "line")
+        if method in ("system", "getoutput", "system_raw", "system_piped"):
+            text = const_str(first) if first is not None else None
+            for kind, target in shell_effects(text) if text else [("process", unparse(first))]:
+                self.add(kind, target, node)
+        elif method in ("run_line_magic", "magic", "run_cell_magic"):
+            name = const_str(first) if first is not None else None
+            args = const_str(second) if second is not None else ""
+            if name is None or args is None:
+                self.add("dynamic", unparse(node), node)
+            elif method == "magic":
+                parsed = LINE_MAGIC.match("%" + name)
+                for kind, target in line_magic_effects(parsed[2], parsed[3])[0] if parsed else ():
+                    self.add(kind, target, node)
+            elif method == "run_line_magic":
+                for kind, target in line_magic_effects(name, args)[0]:
+                    self.add(kind, target, node)
+            else:
+                body = const_str(call_arg(node, 2, "cell")) or ""
+                for kind, target, _ in cell_magic_effects(name, args, body.split("\n")):
+                    self.add(kind, target, node)
+        elif method not in ("user_ns", "display_formatter", "events", "kernel"):
+            self.add("dynamic", unparse(node), node)
+
+    def _open(self, node: ast.Call, path, mode_pos: int, default: str) -> None:
+        mode_node = call_arg(node, mode_pos, "mode")
+        mode = default if mode_node is None else const_str(mode_node)
+        if mode is None or any(c in mode for c in "wax+c"):
+            self.add("file_write", path_text(path) if path is not None else "", node)
+
+    def _method(self, func: ast.Attribute, node: ast.Call) -> None:
+        attr, receiver = func.attr, func.value
+        if attr in DELETE_METHODS:
+            self.add("file_delete", path_text(receiver), node)
+        elif attr in WRITE_METHODS:
+            self.add("file_write", path_text(receiver), node)
+        elif attr in ("rename", "replace") and self.names.is_path(receiver):
+            self.add("file_move", path_text(receiver), node)
+            dest = call_arg(node, 0, "target")
+            self.add("file_write", path_text(dest) if dest is not None else "", node)
+        elif attr == "open" and self.names.is_path(receiver):
+            self._open(node, receiver, 0, "r")
+        elif attr in WRITER_METHODS:
+            dest = call_arg(node, 0, "")
+            for keyword in WRITER_KEYWORDS:
+                dest = dest if dest is not None else call_arg(node, None, keyword)
+            if dest is not None and not self._in_memory(dest):
+                self.add("file_write", path_text(dest), node)
+        elif attr in ("to_sql", "write_database"):
+            self.add(
+                "database",
+                key_text(call_arg(node, 0, "name")) if call_arg(node, 0, "name") else "",
+                node,
+            )
+        elif attr in ("execute", "executemany", "executescript", "exec_driver_sql"):
+            sql = call_arg(node, 0, "sql")
+            written = sql_write(sql) if sql is not None else None
+            if written is None and isinstance(sql, ast.Name) and self.names.has("sql_vars", sql.id):
+                written = sql.id
+            if written:
+                self.add("database", written, node)
+        elif attr == "commit" and not node.args:
+            self.add("database", "", node)
+        elif attr in MONGO_WRITES:
+            self.add("database", unparse(receiver), node)
+        elif (
+            attr in ("connect", "connect_ex", "sendto")
+            and node.args
+            and isinstance(node.args[-1 if attr == "sendto" else 0], ast.Tuple)
+        ):
+            self.add("network", host_text(node.args[-1 if attr == "sendto" else 0]), node)
+        elif attr in ("sendmail", "send_message", "sendall"):
+            self.add("network", "", node)
+        elif self.ctx.definitions(attr, method=True) and self.names.qual(receiver) is None:
+            self._user(self.ctx.user_effects(attr, method=True), node)
+
+    def _in_memory(self, dest) -> bool:
+        """True for ``None``, ``sys.stdout``, an ``io.StringIO()`` or a variable holding one."""
+        if isinstance(dest, ast.Constant) and dest.value is None:
+            return True
+        if isinstance(dest, ast.Call) and last_name(dest.func) in MEMORY_FILES:
+            return True
+        if isinstance(dest, ast.Name) and self.names.has("memory_vars", dest.id):
+            return True
+        return unparse(dest) in NOT_FILES
+
+    def _user(self, definitions: tuple, node: ast.Call) -> None:
+        for effects, params in definitions:
+            for effect in effects:
+                target = effect.target
+                if target in params and isinstance(node, ast.Call):
+                    value = call_arg(node, params.index(target), target)
+                    if value is not None:
+                        how = {"network": "host", "database": "host", "process": "cmd"}
+                        target = target_text(
+                            how.get(effect.kind, "path" if effect.kind in FILE_KINDS else "key"),
+                            value,
+                        )
+                self.add(effect.kind, target, node)
+
+    def _urls(self, node: ast.Call) -> None:
+        name = last_name(node.func)
+        if not (name.startswith(("read_", "to_")) or name in FETCHERS or name in WRITER_METHODS):
+            return
+        for value in (*node.args, *(k.value for k in node.keywords)):
+            head = head_str(value)
+            if head is not None and URL_SCHEME.match(head):
+                self.add("network", host_text(value), node)
+                return
+
+    # references, subscripts, literals
+
+    def _reference(self, qualified: str, node) -> bool:
+        if qualified in ("os.environ", "os.environb"):
+            self.add("env_read", "*", node)
+            return True
+        if qualified in MODULE_KINDS or qualified in BARE_MODULES or qualified in OPENERS:
+            return False
+        if REFERENCE_OK.match(qualified.rsplit(".", 1)[-1]) or qualified == "dict":
+            return False
+        kind = kind_of(qualified)
+        if kind is None:
+            return False
+        self.add(kind, qualified, node)
+        return True
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in ESCAPES:
+            self.add("dynamic", unparse(node), node)
+        elif id(node) not in self.skip and isinstance(node.ctx, ast.Load):
+            qualified = self.names.qual(node)
+            if qualified is not None and self._reference(qualified, node):
+                return
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if id(node) in self.skip or not isinstance(node.ctx, ast.Load):
+            return
+        secret = self.names.secret(node.id)
+        if secret is not None:
+            self.add(secret_kind(secret) or "secret_read", path_text(ast.Constant(secret)), node)
+        elif node.id not in self.own and self.ctx.definitions(node.id):
+            self._user(self.ctx.user_effects(node.id), node)  # map(cleanup, folders)
+        elif self.names.alias(node.id) is not None or (
+            node.id in DYNAMIC and not self.names.has("assigned", node.id)
+        ):
+            qualified = self.names.qual(node)
+            if qualified is not None:
+                self._reference(qualified, node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        qualified = self.names.qual(node.value)
+        if qualified in ("os.environ", "os.environb"):
+            key = key_text(node.slice)
+            if isinstance(node.ctx, ast.Load):
+                self.add("env_read", key, node)
+            else:
+                self.add("os", f"environ[{key}]", node)
+            self._mark(node.value)
+        elif (
+            qualified in ("sys.modules", "builtins")
+            or (qualified or "").endswith("__dict__")
+            or (
+                isinstance(node.value, ast.Call)
+                and self.names.qual(node.value.func) in ("globals", "locals", "vars")
+            )
+        ):
+            self.add("dynamic", unparse(node), node)
+        self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)) and self.names.qual(right) in (
+                "os.environ",
+                "os.environb",
+            ):
+                self.add("env_read", key_text(node.left), node)
+                self._mark(right)
+        self.generic_visit(node)
+
+    def _secret_text(self, text: str, node) -> None:
+        kind = secret_kind(text)
+        if kind == "env_read":
+            self.add(kind, "*", node)
+        elif kind is not None:
+            one_line = "\n" not in text and len(text) < 4096
+            match = SECRET.search(text)
+            self.add(kind, os.path.normpath(text) if one_line or not match else match[0], node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            self._secret_text(node.value, node)
+            if SCRIPT.search(node.value):
+                self.add("dynamic", "script", node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if isinstance(node.op, ast.Add):  # "id_" + "rsa"
+            text = const_str(node)
+            if text is not None:
+                self._secret_text(text, node)
+        elif isinstance(node.op, ast.Div) and literal_path(node):  # Path("/etc") / "shadow"
+            self._secret_text(path_text(node), node)
+        self.generic_visit(node)

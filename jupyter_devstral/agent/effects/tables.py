@@ -1,0 +1,229 @@
+"""What counts as what: the effect kinds, and the lookup tables of modules, functions and
+methods whose calls have effects (read by :mod:`.scan`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NOT_TWICE = frozenset({"network", "database", "process", "package"})
+FILE_KINDS = frozenset({"file_write", "file_delete", "file_move", "secret_read"})
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One thing a cell can do beyond computing: its kind, what it acts on, where it is."""
+
+    kind: str
+    target: str
+    line: int
+    text: str
+
+
+# Calls whose effect and target are known: qualified name -> (kind, target position, keyword,
+# how the target is read). "move" is a file_move of the source plus a file_write of the
+# destination (the next argument).
+_W, _D, MOVE = "file_write", "file_delete", "move"
+
+
+def _each(names: str, value) -> dict:
+    return dict.fromkeys(names.split(), value)
+
+
+def word_set(names: str) -> frozenset[str]:
+    """A frozenset of the space-separated words of ``names``."""
+    return frozenset(names.split())
+
+
+CALLS: dict[str, tuple[str, int | None, str, str]] = {
+    **_each("os.remove os.unlink os.rmdir shutil.rmtree", (_D, 0, "path", "path")),
+    "os.removedirs": (_D, 0, "name", "path"),
+    **_each("os.rename os.replace os.renames shutil.move", (MOVE, 0, "src", "path")),
+    **_each(
+        "os.mkdir os.makedirs os.chmod os.chown os.lchown os.truncate os.utime os.mkfifo "
+        "os.mknod os.open shutil.chown",
+        (_W, 0, "path", "path"),
+    ),
+    **_each("os.symlink os.link", (_W, 1, "dst", "path")),
+    **_each(
+        "shutil.copy shutil.copy2 shutil.copyfile shutil.copytree shutil.copymode shutil.copystat",
+        (_W, 1, "dst", "path"),
+    ),
+    "shutil.make_archive": (_W, 0, "base_name", "path"),
+    "shutil.unpack_archive": (_W, 1, "extract_dir", "path"),
+    **_each("numpy.save numpy.savez numpy.savez_compressed numpy.savetxt", (_W, 0, "file", "path")),
+    "torch.save": (_W, 1, "f", "path"),
+    "joblib.dump": (_W, 1, "filename", "path"),
+    "pandas.ExcelWriter": (_W, 0, "path", "path"),
+    **_each(
+        "logging.FileHandler logging.handlers.RotatingFileHandler "
+        "logging.handlers.TimedRotatingFileHandler",
+        (_W, 0, "filename", "path"),
+    ),
+    "urllib.request.urlretrieve": ("network", 0, "url", "host"),
+    **_each(
+        "os.getenv os.getenvb os.environ.get os.environ.setdefault os.environ.__getitem__",
+        ("env_read", 0, "key", "key"),
+    ),
+    **_each(
+        "os.environ.copy os.environ.items os.environ.keys os.environ.values os.environ.__iter__ "
+        "os.environb.copy",
+        ("env_read", None, "", "*"),
+    ),
+    **_each(
+        "dotenv.load_dotenv dotenv.dotenv_values dotenv.main.load_dotenv",
+        ("secret_read", 0, "dotenv_path", ".env"),
+    ),
+    "keyring.get_password": ("secret_read", 0, "service_name", "key"),
+    **_each("os.system os.popen", ("process", 0, "command", "cmd")),
+    **_each(
+        "os.kill os.killpg os.fork os.forkpty os.abort os._exit os.execl os.execle os.execlp "
+        "os.execlpe os.execv os.execve os.execvp os.execvpe os.spawnl os.spawnle os.spawnlp "
+        "os.spawnlpe os.spawnv os.spawnve os.spawnvp os.spawnvpe os.posix_spawn "
+        "os.posix_spawnp os.startfile os.setsid os.pidfd_open",
+        ("process", 0, "", "cmd"),
+    ),
+    "sqlite3.connect": ("database", 0, "database", "path"),
+    "sqlalchemy.create_engine": ("database", 0, "url", "host"),
+    "webbrowser.open": ("network", 0, "url", "host"),
+    "socket.create_connection": ("network", 0, "address", "host"),
+    "socket.socket": ("network", None, "", ""),
+    "requests.request": ("network", 1, "url", "host"),
+    "httpx.request": ("network", 1, "url", "host"),
+    **_each(
+        "asyncio.create_subprocess_exec asyncio.create_subprocess_shell",
+        ("process", 0, "program", "cmd"),
+    ),
+    "asyncio.open_connection": ("network", 0, "host", "host"),
+    "concurrent.futures.ProcessPoolExecutor": ("process", None, "", ""),
+    "IPython.display.Javascript": ("dynamic", 0, "data", "text"),
+}
+OPENERS = {  # qualified name -> default mode; the mode is the 2nd argument or mode=
+    **_each("open io.open codecs.open tarfile.open zipfile.ZipFile h5py.File dbm.open", "r"),
+    **_each("gzip.open bz2.open lzma.open", "rb"),
+    **{"shelve.open": "c", "pandas.HDFStore": "a"},
+}
+DYNAMIC = word_set(
+    "exec eval compile __import__ breakpoint importlib.import_module importlib.__import__ "
+    "runpy.run_path runpy.run_module code.interact"
+)
+# Any other call below one of these modules (longest prefix wins) is an effect of this kind.
+MODULE_KINDS = {
+    **_each(
+        "subprocess pty pexpect plumbum ctypes multiprocessing signal _posixsubprocess "
+        "concurrent.futures.process",
+        "process",
+    ),
+    **_each(
+        "socket urllib.request http.client requests httpx aiohttp urllib3 smtplib ftplib "
+        "paramiko webbrowser telnetlib poplib imaplib xmlrpc.client websocket websockets "
+        "http.server socketserver ssl pycurl boto3 botocore openai anthropic mistralai wandb "
+        "slack_sdk gspread tweepy twilio sendgrid google.cloud azure.storage kaggle",
+        "network",
+    ),
+    **_each(
+        "sqlite3 sqlalchemy psycopg psycopg2 pymysql pymongo redis mysql.connector MySQLdb "
+        "pyodbc oracledb cx_Oracle motor",
+        "database",
+    ),
+    **_each("pip", "package"),
+    **_each("importlib runpy", "dynamic"),
+    **_each("os shutil", "os"),
+}
+PURE = word_set(
+    "os.getcwd os.getcwdb os.listdir os.scandir os.walk os.fwalk os.cpu_count os.fspath "
+    "os.fsencode os.fsdecode os.sep os.linesep os.pathsep os.curdir os.pardir os.extsep "
+    "os.altsep os.devnull os.name os.stat os.lstat os.getpid os.getppid os.getuid os.geteuid "
+    "os.getgid os.getegid os.getgroups os.uname os.urandom os.get_terminal_size "
+    "os.sched_getaffinity os.access os.isatty os.strerror os.getloadavg os.times os.PathLike "
+    "os.DirEntry os.error os.stat_result os.terminal_size os.process_cpu_count "
+    "shutil.which shutil.disk_usage shutil.get_terminal_size shutil.get_archive_formats "
+    "shutil.get_unpack_formats shutil.copyfileobj shutil.Error shutil.SameFileError "
+    "multiprocessing.cpu_count importlib.reload importlib.metadata.version "
+    "importlib.metadata.distribution importlib.util.find_spec socket.gethostname"
+)
+# Names taken for these modules even without a visible import (unless assigned).
+BARE_MODULES = word_set(
+    "os shutil subprocess socket signal sys urllib http requests httpx webbrowser sqlite3 "
+    "ctypes multiprocessing importlib runpy pathlib smtplib ftplib builtins io pty"
+)
+BUILTIN_ROOTS = word_set(
+    "open exec eval compile __import__ getattr globals locals vars dict breakpoint get_ipython"
+)
+DEFAULT_ALIASES = {"np": "numpy", "pd": "pandas", "plt": "matplotlib.pyplot"}
+REFERENCE_OK = re.compile(
+    r"^(?:[A-Z0-9_]+|\w*(?:Error|Exception|Expired|Warning)|CompletedProcess)$"
+)
+
+DELETE_METHODS = word_set("unlink rmdir")
+WRITE_METHODS = word_set(
+    "write_text write_bytes touch mkdir chmod lchmod symlink_to hardlink_to link_to"
+)
+WRITER_METHODS = word_set(  # write to their first argument, when given one
+    "to_csv to_parquet to_excel to_json to_pickle to_hdf to_feather to_stata to_orc to_html "
+    "to_latex to_markdown to_xml to_netcdf to_zarr to_file savefig save tofile write_html "
+    "write_image write_json to_string save_pretrained save_model save_weights to_disk write_csv "
+    "write_parquet write_excel write_ipc write_avro write_ndjson write_delta sink_parquet"
+)
+WRITER_KEYWORDS = ("path_or_buf", "path", "excel_writer", "buf", "fname", "filename", "file")
+MONGO_WRITES = word_set(
+    "insert_one insert_many update_one update_many delete_one delete_many replace_one "
+    "bulk_write find_one_and_delete find_one_and_replace find_one_and_update drop_collection "
+    "drop_database"
+)
+MEMORY_FILES = word_set("StringIO BytesIO")  # writing to these is not a file write
+NOT_FILES = word_set("sys.stdout sys.stderr")
+ESCAPES = word_set(  # attributes that reach code or modules behind the visible names
+    "__subclasses__ __globals__ __builtins__ __code__ __closure__ __import__ __loader__ "
+    "__spec__ __getattribute__"
+)
+SCRIPT = re.compile(r"<script|application/javascript|text/javascript", re.I)
+ALIAS_CALLS = word_set("getattr __import__ import_module get_ipython")
+PATH_CTORS = word_set("Path PurePath PosixPath WindowsPath PurePosixPath")
+PATH_METHODS = word_set(
+    "with_suffix with_name with_stem joinpath resolve absolute expanduser home cwd"
+)
+FETCHERS = word_set(  # a URL literal passed to these (or to any read_*) is network
+    "urlopen urlretrieve open open_dataset open_zarr load loadtxt genfromtxt load_dataset imread "
+    "get post put patch delete head request fetch download get_file Request connect Image "
+    "Audio Video IFrame"
+)
+URL_SCHEME = re.compile(
+    r"^\s*(?:https?|ftp|s3|s3a|gs|gcs|wss?|hdfs|abfss?|az|smb|ssh|sftp)://", re.I
+)
+SQL_WRITE = re.compile(
+    r"\b(insert\s+(?:or\s+\w+\s+)?into\s+[\w.\"`\[\]]+|update\s+[\w.\"`\[\]]+\s+set"
+    r"|delete\s+from\s+[\w.\"`\[\]]+|(?:drop|create|alter|truncate)\s+(?:or\s+replace\s+)?"
+    r"(?:temp\w*\s+)?(?:table|database|schema|index|view|trigger)?\s*[\w.\"`\[\]]*"
+    r"|replace\s+into\s+[\w.\"`\[\]]+|merge\s+into\s+[\w.\"`\[\]]+|grant\s|attach\s+)",
+    re.I,
+)
+SECRET = re.compile(
+    r"(?:^|[/\\~])\.ssh(?:[/\\]|$)|(?:^|[/\\])id_(?:rsa|dsa|ecdsa|ed25519)$"
+    r"|\.(?:pem|key|p12|pfx|ppk|jks|keystore)$|(?:^|[/\\])\.env(?:\.[\w.-]+)?$"
+    r"|(?:^|[/\\])_?\.?netrc$|(?:^|[/\\~])\.(?:aws|azure|gnupg)(?:[/\\]|$)"
+    r"|(?:^|[/\\])\.(?:git-credentials|pgpass|npmrc|pypirc|dockercfg|my\.cnf)$"
+    r"|\.docker[/\\]config\.json$|\.kube[/\\]config$|gcloud[/\\]"
+    r"|^/etc/(?:shadow|gshadow|sudoers)|(?:^|[/\\])credentials(?:\.json)?$"
+    r"|service[-_]?account[^/\\]*\.json$|(?:^|[/\\])(?:kernel|jpserver|nbserver)-[\w-]+\.json$"
+    r"|jupyter[/\\]runtime(?:[/\\]|$)",
+    re.I,
+)
+PROC_ENVIRON = re.compile(r"^/proc/[\w-]+/environ$")
+
+
+def kind_of(qualified: str) -> str | None:
+    """The effect of calling ``qualified`` (None when pure or unknown)."""
+    if qualified in PURE or qualified.startswith("os.path.") or qualified == "os.path":
+        return None
+    spec = CALLS.get(qualified)
+    if spec is not None:
+        return "file_move" if spec[0] == MOVE else spec[0]
+    if qualified in DYNAMIC:
+        return "dynamic"
+    parts = qualified.split(".")
+    for i in range(len(parts), 0, -1):
+        kind = MODULE_KINDS.get(".".join(parts[:i]))
+        if kind is not None:
+            return kind
+    return None

@@ -3,25 +3,35 @@
 ``FileNotebook`` edits the in-memory notebook by cell id and runs cells in a
 :class:`~.kernel.KernelSession`; trials of candidate sources run in a fork of that kernel
 (see :mod:`.sandbox`) so a failed candidate never changes the state later cells see.
-Writing back to disk is the caller's job (:func:`write_atomic`).
+Writing back to disk is the caller's job (:func:`write_atomic`); :func:`read_notebook_file`
+keeps what was read so the caller can check that nobody saved the file meanwhile
+(:func:`unchanged_since_read`) and keep a backup that never overwrites one (:func:`write_backup`).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import inspect
 import json
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import nbformat
 
-from . import sandbox, variables
+from . import api_facts, sandbox, variables
 from .kernel import KernelError, KernelSession
-from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult
+from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
 
-HELPER_MODULES = {"__devstral_sandbox": sandbox, "__devstral_variables": variables}
+HELPER_MODULES = {
+    "__devstral_sandbox": sandbox,
+    "__devstral_variables": variables,
+    "__devstral_api_facts": api_facts,
+}
 
 
 def install_helpers_code() -> str:
@@ -47,41 +57,75 @@ HELPERS_PRESENT_CALL = (
 )
 
 
-def try_source_call(source: str, timeout: float) -> str:
-    """Kernel code that tries ``source`` in a fork and prints the result as JSON."""
+def try_source_call(source: str, timeout: float, **options: Any) -> str:
+    """Kernel code that tries ``source`` in a fork and prints the result as JSON
+    (``options``: the cells to run after it and the names to describe, see
+    :meth:`~.notebook.NotebookHome.try_source`)."""
+    extra = "".join(f", {k}={list(v) if isinstance(v, tuple) else v!r}" for k, v in options.items())
     return (
-        f"__import__('sys').modules['__devstral_sandbox'].try_source_json({source!r}, {timeout!r})"
+        f"__import__('sys').modules['__devstral_sandbox'].try_source_json("
+        f"{source!r}, {timeout!r}{extra})"
     )
 
 
-def trial_result(data: dict[str, Any]) -> RunResult:
-    """The :class:`RunResult` of a forked trial, from the JSON its helper printed."""
-    outputs = (
-        [nbformat.v4.new_output("stream", name="stdout", text=data["stdout"])]
-        if data.get("stdout")
-        else []
-    )
-    err = data.get("error")
-    error = ErrorInfo(err["ename"], err["evalue"], err.get("traceback", [])) if err else None
-    return RunResult(outputs, error, timed_out=bool(err and err["ename"] == "TimeoutError"))
+@dataclass
+class NotebookAsRead:
+    """A notebook file as read: the validated nbformat 4 node, the bytes it came from (for the
+    backup and the changed-on-disk check) and the file's own nbformat version, since nbformat
+    upgrades a version 3 notebook in memory and writing it back would upgrade the file."""
+
+    path: str
+    nb: nbformat.NotebookNode
+    data: bytes
+    file_format: tuple[int, int]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def upgraded(self) -> bool:
+        """True when the file is older than nbformat 4 (writing ``nb`` would upgrade it)."""
+        return self.file_format[0] < 4
 
 
-def read_notebook(path: str) -> nbformat.NotebookNode:
-    """Read and validate a notebook; raise NotebookError with a one-line reason."""
+def read_notebook_file(path: str) -> NotebookAsRead:
+    """Read and validate a notebook (as nbformat 4); raise NotebookError with a one-line
+    reason. Keeps the bytes read and the file's own format version."""
     try:
-        with open(path, encoding="utf-8") as f:
-            nb = nbformat.read(f, as_version=4)
+        with open(path, "rb") as f:
+            data = f.read()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise NotebookError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    try:
+        original = nbformat.reader.reads(text)  # the file's own version, not yet converted
+        file_format = nbformat.reader.get_version(original)
+        nb = nbformat.convert(original, 4)
     except Exception as exc:  # json errors, nbformat reader errors
         raise NotebookError(f"{path}: not a valid notebook ({str(exc).splitlines()[0]})") from None
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
         raise NotebookError(f"{path}: notebook fails validation ({exc.message})") from None
-    return nb
+    return NotebookAsRead(path, nb, data, (int(file_format[0]), int(file_format[1] or 0)))
+
+
+def read_notebook(path: str) -> nbformat.NotebookNode:
+    """Read and validate a notebook; raise NotebookError with a one-line reason."""
+    return read_notebook_file(path).nb
+
+
+def unchanged_since_read(path: str, sha256: str) -> bool:
+    """True when ``path`` still holds the bytes whose hash is ``sha256`` (nobody saved it since
+    they were read); False when it changed, vanished or cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def write_atomic(nb: nbformat.NotebookNode, path: str) -> None:
@@ -114,7 +158,76 @@ def write_atomic_bytes(path: str, data: bytes) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
+    _fsync_folder(folder)
+    return target
+
+
+#: ``write_backup`` gives up after this many backups of one notebook
+MAX_BACKUPS = 1000
+#: errno values of os.link on a filesystem without hard links (then: check, then rename)
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.ENOSYS}
+
+
+def write_backup(path: str, data: bytes | None = None) -> str:
+    """Keep a copy of notebook ``path`` beside it, atomically, and return the copy's path.
+
+    ``data``: the bytes to keep (what was read from ``path``); None reads the file now. The
+    copy gets the notebook's mode and times (a private notebook keeps a private backup). It
+    is named ``PATH.bak``, or ``PATH.bak.1``, ``PATH.bak.2``... when that name is taken: an
+    earlier backup is never overwritten, and a name that is a symlink (even a dangling one)
+    counts as taken and is never written through. The copy is written to a temp file in
+    the same folder, fsynced, then hard-linked to the free name, which fails rather than
+    replace anything; a kill leaves no half-written backup under a backup name.
+    """
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
+    try:
+        source = os.stat(path)  # through a symlinked notebook: its target's mode and times
+    except OSError:
+        source = None
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".devstral-", suffix=".bak.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if source is not None:
+                os.fchmod(f.fileno(), source.st_mode & 0o777)
+            os.fsync(f.fileno())
+        if source is not None:
+            os.utime(tmp, ns=(source.st_atime_ns, source.st_mtime_ns))
+        backup = _link_to_a_free_name(tmp, os.path.abspath(path) + ".bak")
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    _fsync_folder(folder)
+    return backup if os.path.isabs(path) else os.path.relpath(backup)
+
+
+def _link_to_a_free_name(tmp: str, base: str) -> str:
+    """Give file ``tmp`` the first name of ``base``, ``base.1``, ``base.2``... that does not
+    exist (as anything, a symlink included); never replaces an existing name."""
+    for n in range(MAX_BACKUPS):
+        name = base if n == 0 else f"{base}.{n}"
+        try:
+            os.link(tmp, name)  # EEXIST when the name is taken; never follows a symlink there
+            return name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            if os.path.lexists(name):
+                continue
+            os.rename(tmp, name)  # no hard links here: checked just before, then renamed
+            return name
+    raise OSError(f"{base}: {MAX_BACKUPS} backups exist already; remove some")
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename or link in ``folder`` durable (best effort)."""
+    try:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -122,7 +235,18 @@ def write_atomic_bytes(path: str, data: bytes) -> str:
             os.close(dir_fd)
     except OSError:
         pass
-    return target
+
+
+def _trial_options(
+    after: Sequence[str], after_budget: float, names: Sequence[str]
+) -> dict[str, Any]:
+    """The sandbox's keyword arguments for what a trial also runs and describes."""
+    options: dict[str, Any] = {}
+    if after:
+        options.update(after=list(after), after_budget=after_budget)
+    if names:
+        options["names"] = list(names)
+    return options
 
 
 class FileNotebook(NotebookHome):
@@ -222,10 +346,21 @@ class FileNotebook(NotebookHome):
                     errors.append((cell["id"], result.error))
         return errors
 
-    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
+    def try_source(
+        self,
+        cell_id: str,
+        source: str,
+        timeout: float = 60,
+        *,
+        after: Sequence[str] = (),
+        after_budget: float = 0.0,
+        names: Sequence[str] = (),
+    ) -> RunResult:
         if not self.sandboxed_trials:
             return super().try_source(cell_id, source, timeout)
-        data = self.kernel.call_json(try_source_call(source, timeout), timeout=timeout + 10)
+        options = _trial_options(after, after_budget, names)
+        wait = timeout + (after_budget if after else 0) + 15
+        data = self.kernel.call_json(try_source_call(source, timeout, **options), timeout=wait)
         return trial_result(data)
 
     def kernel_eval(self, code: str, timeout: float = 30) -> str:

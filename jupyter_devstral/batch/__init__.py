@@ -4,14 +4,17 @@
 >>> results = refactor("notebooks/", "use pathlib instead of os.path", write=True)  # doctest: +SKIP
 """
 
+from .notebook_paths import FoundNotebook, expand_paths, find_notebooks
 from .result import CellChange, NotebookResult, summary_table
-from .runner import BatchInterrupted, expand_paths, refactor, refactor_notebook
+from .runner import BatchInterrupted, refactor, refactor_notebook
 
 __all__ = [
     "BatchInterrupted",
     "CellChange",
+    "FoundNotebook",
     "NotebookResult",
     "expand_paths",
+    "find_notebooks",
     "refactor",
     "refactor_notebook",
     "summary_table",

@@ -24,8 +24,13 @@ examples:
       after an interruption: skips the notebooks run.jsonl lists as done.
 
 Each notebook is written atomically (temp file, fsync, rename): a killed run leaves every
-notebook exactly old or exactly new. Malformed or unreadable notebooks are reported and left
-alone. Edited cells lose their outputs unless --execute refreshed them; all else is kept as is.
+notebook exactly old or exactly new, and a notebook saved by someone else during the run is
+not written. Malformed or unreadable notebooks are reported and left alone. Edited cells lose
+their outputs unless --execute refreshed them; all else is kept as is.
+
+Symlinks (to notebooks or folders, at any depth) that lead outside the folders given are
+skipped and listed as such unless --follow-symlinks; links within those folders are followed.
+Notebooks older than nbformat 4 are skipped by --write unless --upgrade-format.
 
 exit status: 0 every notebook succeeded, 1 some failed (invalid, model error, rolled back),
 2 usage error (nothing done), 130 interrupted.
@@ -65,9 +70,29 @@ def add_refactor_parser(verbs: Any) -> argparse.ArgumentParser:
         help="seconds a cell may run under --execute (default 120)",
     )
     p.add_argument("--include-outputs", action="store_true", help="show the model cell outputs too")
-    p.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per notebook")
+    p.add_argument(
+        "--report",
+        metavar="FILE.jsonl",
+        help="one JSON line per notebook (a new file is created readable by you only, 0600)",
+    )
     p.add_argument("--resume", action="store_true", help="skip notebooks done in --report")
-    p.add_argument("--backup", action="store_true", help="keep NOTEBOOK.ipynb.bak when writing")
+    p.add_argument(
+        "--backup",
+        action="store_true",
+        help="keep NOTEBOOK.ipynb.bak when writing (.bak.1, .bak.2... if taken: never overwritten)",
+    )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also refactor notebooks reached through symlinks that lead outside the folders "
+        "given (by default they are listed as skipped and never read or written)",
+    )
+    p.add_argument(
+        "--upgrade-format",
+        action="store_true",
+        help="let --write save notebooks older than nbformat 4 as nbformat 4.5 (by default "
+        "--write skips them; a dry run reads them either way)",
+    )
     p.add_argument(
         "--backend",
         default=os.environ.get("DEVSTRAL_BACKEND", "llama_cpp"),
@@ -101,8 +126,9 @@ def run_refactor(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (UsageProblem for status 2)."""
     from ..backends import BackendError
     from ..cli import UsageProblem, make_backend
-    from .result import summary_table
-    from .runner import BatchInterrupted, expand_paths, refactor
+    from .notebook_paths import find_notebooks
+    from .result import open_report, summary_table
+    from .runner import BatchInterrupted, refactor
 
     instruction = _instruction(args)
     if args.jobs < 1:
@@ -112,12 +138,12 @@ def run_refactor(args: argparse.Namespace) -> int:
     if args.resume and not args.report:
         raise UsageProblem("--resume needs --report FILE.jsonl")
     try:
-        files = expand_paths(args.paths)
+        found = find_notebooks(args.paths, follow_symlinks=args.follow_symlinks)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     if args.report:
         try:
-            open(args.report, "a").close()
+            open_report(args.report, append=True).close()  # can it be written? (made 0600)
         except OSError as exc:
             raise UsageProblem(f"--report {args.report}: {exc.strerror or exc}") from None
     quiet = args.quiet
@@ -141,10 +167,15 @@ def run_refactor(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     interrupted = False
-    say(f"refactoring {len(files)} notebook(s) with {args.backend}, {args.jobs} at a time")
+    skipped = sum(1 for f in found if f.skip)
+    left_out = f" ({skipped} symlink(s) left out)" if skipped else ""
+    say(
+        f"refactoring {len(found) - skipped} notebook(s){left_out} with {args.backend}, "
+        f"{args.jobs} at a time"
+    )
     try:
         results = refactor(
-            files,
+            args.paths,
             instruction,
             backend=backend,
             write=args.write,
@@ -155,6 +186,8 @@ def run_refactor(args: argparse.Namespace) -> int:
             report=args.report,
             resume=args.resume,
             backup=args.backup,
+            follow_symlinks=args.follow_symlinks,
+            upgrade_format=args.upgrade_format,
             on_progress=show,
             progress=not quiet,
         )

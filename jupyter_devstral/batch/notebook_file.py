@@ -23,6 +23,7 @@ import nbformat
 from nbformat.v4.rwbase import split_lines
 from nbformat.validator import get_validator
 
+from ..agent.file_home import unchanged_since_read
 from ..agent.notebook import NotebookError
 
 
@@ -56,13 +57,17 @@ class JsonStyle:
 
 @dataclass
 class NotebookFile:
-    """A notebook as read: bytes (for the hash), raw JSON, and the validated nbformat node."""
+    """A notebook as read: bytes (for the hash), raw JSON, and the validated nbformat node.
+
+    ``file_format``: the file's own (major, minor) nbformat version. An nbformat 3 file is
+    read as 4 and ``raw`` is its nbformat 4 form: writing it upgrades the file."""
 
     path: str
     data: bytes
     raw: dict[str, Any]
     nb: nbformat.NotebookNode
     style: JsonStyle
+    file_format: tuple[int, int] = (4, 5)
 
     @property
     def sha256(self) -> str:
@@ -94,9 +99,10 @@ def load(path: str) -> NotebookFile:
     except nbformat.ValidationError as exc:
         raise NotebookError(f"{path}: notebook fails validation ({exc.message})") from None
     style = JsonStyle.of(text)
+    major, minor = nbformat.reader.get_version(raw)
     if raw.get("nbformat") != 4 or len(raw.get("cells", [])) != len(nb.cells):
         raw, style = json.loads(nbformat.writes(nb)), JsonStyle()  # nbformat 3: write it as 4
-    return NotebookFile(path, data, raw, nb, style)
+    return NotebookFile(path, data, raw, nb, style, (int(major or 0), int(minor or 0)))
 
 
 def _as_written(cell: dict[str, Any], with_id: bool) -> dict[str, Any]:
@@ -167,8 +173,4 @@ def check_valid(text: str) -> None:
 
 def unchanged_on_disk(doc: NotebookFile) -> bool:
     """True when the file still holds the bytes we read (nobody saved it meanwhile)."""
-    try:
-        with open(doc.path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest() == doc.sha256
-    except OSError:
-        return False
+    return unchanged_since_read(doc.path, doc.sha256)

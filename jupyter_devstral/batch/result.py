@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 #: Statuses. ``changed``: a dry run found edits (nothing written).
 OK_STATUSES = ("unchanged", "changed", "written", "skipped")
@@ -56,6 +57,9 @@ class NotebookResult:
     backup: str | None = None
     executed: dict[str, Any] | None = None
     mode: str = ""
+    #: why a ``skipped`` notebook was left out (a symlink out of the folders given, an old
+    #: nbformat under --write); None for one the report listed as done (``--resume``)
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,7 +96,7 @@ class NotebookResult:
             "changed": f"{self.cells_changed} cell(s) would change",
             "written": f"{self.cells_changed} cell(s) changed, written",
             "unchanged": "nothing to change",
-            "skipped": "done in the report, skipped",
+            "skipped": self.reason or "done in the report, skipped",
         }.get(self.status, self.error or self.status)
         return f"{self.status:>11}  {self.path}: {what}"
 
@@ -114,6 +118,7 @@ class NotebookResult:
             "calls": self.calls,
             "notebook_tokens": self.notebook_tokens,
             "error": self.error,
+            "reason": self.reason,
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
             "written": self.written,
@@ -136,7 +141,7 @@ def summary_table(results: list[NotebookResult], seconds: float | None = None) -
                 f"{r.tokens:,}",
                 str(r.calls),
                 f"{r.seconds:.1f}",
-                _cut(r.error or "", 60),
+                _cut(r.error or "", 60) if r.error else (r.reason or ""),  # reasons whole
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -155,6 +160,26 @@ def summary_table(results: list[NotebookResult], seconds: float | None = None) -
     if seconds is not None:
         tail += f"; {seconds:.1f} s"
     return "\n".join(lines + ["", tail]) + "\n"
+
+
+def open_report(path: str | os.PathLike, *, append: bool) -> TextIO:
+    """Open the JSON Lines report for writing (``append``: keep what it holds). It holds
+    cell ids, errors and notes about the user's notebooks: a new report is created 0600 (by
+    os.open with that mode, never a umask-wide window), and an existing regular file that
+    others may read is narrowed to 0600 (a stricter mode is kept)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o177:
+            try:
+                os.fchmod(fd, info.st_mode & 0o600)
+            except PermissionError:  # someone else's file that we may write: leave its mode
+                pass
+        return os.fdopen(fd, "a" if append else "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _cut(text: str, width: int, tail: bool = False) -> str:

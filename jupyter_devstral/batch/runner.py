@@ -13,7 +13,6 @@ model serialises them behind its lock, while ``execute`` runs of other notebooks
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -21,23 +20,25 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
 
-from ..agent.file_home import FileNotebook, write_atomic_bytes
+from ..agent.file_home import FileNotebook, write_atomic_bytes, write_backup
 from ..agent.notebook import NotebookError
 from ..agent.refactor_loop import RefactorLoop
 from ..backends.base import Backend, CancelToken
 from .execute import verify
 from .notebook_file import check_valid, load, patched_raw, unchanged_on_disk
-from .result import CellChange, NotebookResult
+from .notebook_paths import expand_paths, find_notebooks
+from .result import CellChange, NotebookResult, open_report
+
+__all__ = ["BatchInterrupted", "expand_paths", "refactor", "refactor_notebook"]
 
 DEFAULT_TIMEOUT = 120.0
 #: backend failures that will fail every other notebook too: stop the batch
 FATAL_KINDS = {"auth", "missing_model", "bad_model", "connection"}
-_GLOB_CHARS = set("*?[")
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -46,36 +47,6 @@ class BatchInterrupted(KeyboardInterrupt):
     def __init__(self, results: list[NotebookResult]) -> None:
         super().__init__("interrupted")
         self.results = results
-
-
-def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
-    """Files, folders (every ``*.ipynb`` below them) and globs (their ``*.ipynb`` matches), in
-    order, without duplicates. ValueError when an argument matches nothing."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[str] = []
-    for item in map(os.fspath, paths):
-        if _GLOB_CHARS & set(item):
-            matches = sorted(glob.glob(item, recursive=True))
-            matches = [m for m in matches if m.endswith(".ipynb")]  # a .ipynb folder fails later
-        elif os.path.isdir(item) and not item.endswith(".ipynb"):
-            matches = sorted(glob.glob(os.path.join(item, "**", "*.ipynb"), recursive=True))
-        elif os.path.lexists(item):
-            matches = [item]
-        else:
-            raise ValueError(f"{item}: no such file or folder")
-        matches = [m for m in matches if ".ipynb_checkpoints" not in m.split(os.sep)]
-        if not matches:
-            raise ValueError(f"{item}: matches no notebook")
-        found.extend(matches)
-    seen: set[str] = set()
-    unique = []
-    for path in found:
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            unique.append(path)
-    return unique
 
 
 def instruction_key(instruction: str) -> str:
@@ -115,6 +86,9 @@ class BatchOptions:
     context_budget: int | None = None
     cancel: CancelToken | None = None
     abort: str | None = None  # why the batch stopped early (a fatal backend error)
+    upgrade_format: bool = False  # write nbformat 3 notebooks (as 4.5) instead of skipping them
+    #: path -> its real path when the paths were expanded (checked again before writing)
+    real_paths: dict[str, str] = field(default_factory=dict)
 
 
 def refactor_notebook(path: str, options: BatchOptions) -> NotebookResult:
@@ -136,12 +110,17 @@ def _refactor(result: NotebookResult, opt: BatchOptions) -> None:
     if cancel.cancelled:
         result.status, result.error = "cancelled", opt.abort or "cancelled before it started"
         return
+    real = os.path.realpath(result.path)  # where the bytes are read from (a link's target)
     try:
         doc = load(result.path)
     except NotebookError as exc:
         result.status, result.error = "invalid", str(exc).removeprefix(f"{result.path}: ")
         return
     result.notebook_tokens = int(doc.text_size / 3.5) + 1
+    upgrade = format_upgrade(doc) if doc.file_format[0] < 4 else None
+    if upgrade and opt.write and not opt.upgrade_format:
+        result.status, result.reason = "skipped", f"{upgrade}; rerun with --upgrade-format"
+        return
     home = FileNotebook(doc.nb, cwd=os.path.dirname(os.path.abspath(result.path)))
     before = {c.id: c for c in home.cells()}
     ids_before = list(before)
@@ -156,6 +135,8 @@ def _refactor(result: NotebookResult, opt: BatchOptions) -> None:
     )
     outcome = loop.run()
     result.usage, result.notes, result.mode = outcome.usage, list(outcome.notes), outcome.mode
+    if upgrade and not opt.write:
+        result.notes.append(f"{upgrade}: --write needs --upgrade-format")
     if outcome.error:
         fatal = outcome.error_kind in FATAL_KINDS
         if fatal and not cancel.cancelled:
@@ -201,14 +182,27 @@ def _refactor(result: NotebookResult, opt: BatchOptions) -> None:
     if cancel.cancelled:
         result.status, result.error = "cancelled", opt.abort or "cancelled"
         return
-    if not unchanged_on_disk(doc):
+    # the same bytes, at the same real path as when the paths were expanded and the file read
+    # (a link swapped in meanwhile is not written through)
+    if (
+        not unchanged_on_disk(doc)
+        or os.path.realpath(result.path) != real
+        or opt.real_paths.get(result.path, real) != real
+    ):
         result.status = "error"
         result.error = "the file changed on disk during the run; not written"
         return
     if opt.backup:
-        result.backup = write_atomic_bytes(result.path + ".bak", doc.data)
-    result.written = write_atomic_bytes(result.path, text.encode("utf-8"))
+        result.backup = write_backup(result.path, doc.data)
+    result.written = write_atomic_bytes(real, text.encode("utf-8"))
     result.status = "written"
+
+
+def format_upgrade(doc: Any) -> str:
+    """What writing an nbformat 3 (or older) notebook would do to it."""
+    old = ".".join(map(str, doc.file_format))
+    new = f"{doc.raw.get('nbformat')}.{doc.raw.get('nbformat_minor')}"
+    return f"nbformat {old} notebook: writing it would upgrade it to nbformat {new}"
 
 
 def default_backend(name: str | None = None, **options: Any) -> Backend:
@@ -236,6 +230,8 @@ def refactor(
     mode: str | None = None,
     context_budget: int | None = None,
     cancel: CancelToken | None = None,
+    follow_symlinks: bool = False,
+    upgrade_format: bool = False,
 ) -> list[NotebookResult]:
     """Refactor every notebook in ``paths`` (files, folders, globs) by ``instruction``.
 
@@ -243,7 +239,12 @@ def refactor(
     may run ``timeout`` seconds) and keep the original when the refactor breaks it. ``jobs``:
     notebooks processed in parallel. ``report``: a JSON Lines file, one line per notebook;
     ``resume`` skips the notebooks it lists as done for the same instruction. ``backup``: keep
-    ``NOTEBOOK.ipynb.bak``. ``backend``: a Backend, a backend name, or None for the default.
+    ``NOTEBOOK.ipynb.bak`` (or ``.bak.1``, ``.bak.2``...: never overwriting a backup).
+    ``follow_symlinks``: also refactor notebooks reached through symlinks that lead outside the
+    folders in ``paths`` (by default they are results with status ``skipped`` and a
+    ``reason``; see :mod:`.notebook_paths`). ``upgrade_format``: let ``write`` save nbformat 3
+    notebooks as nbformat 4.5 (by default they are ``skipped`` when writing).
+    ``backend``: a Backend, a backend name, or None for the default.
     ``on_progress`` is called with each result as it finishes; ``progress`` shows a tqdm bar.
     Returns one result per notebook, in input order. ValueError on bad arguments; on Ctrl-C,
     :class:`BatchInterrupted` (a KeyboardInterrupt) carrying the results so far.
@@ -254,27 +255,32 @@ def refactor(
         raise ValueError("resume needs a report file")
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
-    files = expand_paths(paths)
+    found = find_notebooks(paths, follow_symlinks=follow_symlinks)
+    files = [f.path for f in found]
     own = not isinstance(backend, Backend)
     model = default_backend(backend) if own else backend  # type: ignore[arg-type]
     key = instruction_key(instruction)
     options = BatchOptions(
         model, instruction.strip(), write, execute, timeout, include_outputs, backup, mode,
-        context_budget, cancel or CancelToken(),
+        context_budget, cancel or CancelToken(), upgrade_format=upgrade_format,
+        real_paths={f.path: os.path.realpath(f.path) for f in found if not f.skip},
     )  # fmt: skip
     done = done_in_report(os.fspath(report), key, write) if report and resume else set()
-    sink = open(report, "a" if resume else "w", encoding="utf-8") if report else None  # noqa: SIM115
+    sink = open_report(report, append=resume) if report else None
     bar = _bar(len(files)) if progress else None
     results: list[NotebookResult | None] = [None] * len(files)
     counts: dict[str, int] = {}
 
     def finished(i: int, result: NotebookResult) -> None:
         results[i] = result
-        if sink is not None and result.status != "skipped":
+        if sink is not None and (result.status != "skipped" or result.reason):
             entry = dict(result.to_dict(), path=os.path.abspath(result.path), instruction_key=key)
             sink.write(json.dumps(entry) + "\n")
             sink.flush()
-            os.fsync(sink.fileno())
+            try:
+                os.fsync(sink.fileno())
+            except OSError:  # a pipe or a terminal (--report /dev/stdout) cannot be fsynced
+                pass
         if bar is not None:
             counts[result.status] = counts.get(result.status, 0) + 1
             bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in counts.items()), refresh=False)
@@ -285,7 +291,9 @@ def refactor(
 
     try:
         for i, path in enumerate(files):
-            if os.path.realpath(path) in done:
+            if found[i].skip:
+                finished(i, NotebookResult(path, "skipped", reason=found[i].skip))
+            elif os.path.realpath(path) in done:
                 finished(i, NotebookResult(path, "skipped"))
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="refactor") as pool:
             futures = {

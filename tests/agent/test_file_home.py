@@ -232,3 +232,88 @@ def test_run_until_and_run_cell(home_factory):
     assert result.ok and home.cell(ids[4]).outputs[0]["text"] == "2\n"
     assert home.cell(ids[4]).execution_count == result.execution_count
     nbformat.validate(home.to_notebook())
+
+
+# -- what was read, changed-on-disk checks, backups ------------------------------------------------
+def test_read_notebook_file_keeps_the_bytes_and_the_file_format(tmp_path, write_notebook):
+    from jupyter_devstral.agent.file_home import read_notebook_file
+
+    path = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+    read = read_notebook_file(str(path))
+    assert read.data == path.read_bytes() and read.file_format == (4, 5) and not read.upgraded
+    v3 = nbformat.v3.new_notebook(
+        worksheets=[nbformat.v3.new_worksheet(cells=[nbformat.v3.new_code_cell(input="y = 2")])]
+    )
+    (tmp_path / "v3.ipynb").write_text(nbformat.writes(v3, version=3))
+    read = read_notebook_file(str(tmp_path / "v3.ipynb"))
+    assert read.file_format == (3, 0) and read.upgraded
+    assert read.nb.nbformat == 4 and read.nb.cells[0].source == "y = 2"  # read as 4 in memory
+
+
+def test_unchanged_since_read(tmp_path, write_notebook):
+    from jupyter_devstral.agent.file_home import read_notebook_file, unchanged_since_read
+
+    path = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+    read = read_notebook_file(str(path))
+    assert unchanged_since_read(str(path), read.sha256)
+    path.write_bytes(path.read_bytes() + b" ")  # saved meanwhile, even by one byte
+    assert not unchanged_since_read(str(path), read.sha256)
+    path.unlink()
+    assert not unchanged_since_read(str(path), read.sha256)
+
+
+def test_write_backup_never_overwrites_and_never_follows_a_symlink(tmp_path):
+    from jupyter_devstral.agent.file_home import write_backup
+
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(b"version 1")
+    os.chmod(path, 0o600)
+    os.utime(path, (1_000_000, 2_000_000))
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (tmp_path / "nb.ipynb.bak").symlink_to(victim)  # planted
+    (tmp_path / "nb.ipynb.bak.1").symlink_to(tmp_path / "nowhere")  # dangling: taken too
+    first = write_backup(str(path))
+    assert first == str(tmp_path / "nb.ipynb.bak.2")
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "nowhere").exists()
+    info = os.lstat(first)
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+    assert info.st_mtime == 2_000_000  # the original's time, as copy2 kept it
+    path.write_bytes(b"version 2")
+    second = write_backup(str(path), b"what was read")  # the bytes given, not the file's
+    assert second == str(tmp_path / "nb.ipynb.bak.3")
+    assert open(first, "rb").read() == b"version 1"
+    assert open(second, "rb").read() == b"what was read"
+    assert not temp_files(tmp_path)
+
+
+def test_write_backup_relative_path_and_no_hard_links(tmp_path, monkeypatch):
+    """A filesystem without hard links (os.link fails with EPERM) still never overwrites."""
+    import errno
+
+    from jupyter_devstral.agent.file_home import write_backup
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_bytes(b"one")
+    assert write_backup("nb.ipynb") == "nb.ipynb.bak"
+
+    def no_links(src, dst, **kw):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "nb.ipynb").write_bytes(b"two")
+    assert write_backup("nb.ipynb") == "nb.ipynb.bak.1"
+    assert (tmp_path / "nb.ipynb.bak").read_bytes() == b"one"
+    assert (tmp_path / "nb.ipynb.bak.1").read_bytes() == b"two"
+    assert not temp_files(tmp_path)
+
+
+def test_write_backup_of_a_symlinked_notebook_sits_beside_the_link(tmp_path):
+    from jupyter_devstral.agent.file_home import write_backup
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "nb.ipynb").write_bytes(b"target")
+    (tmp_path / "link.ipynb").symlink_to(tmp_path / "real" / "nb.ipynb")
+    assert write_backup(str(tmp_path / "link.ipynb")) == str(tmp_path / "link.ipynb.bak")
+    assert (tmp_path / "link.ipynb.bak").read_bytes() == b"target"
+    assert os.listdir(tmp_path / "real") == ["nb.ipynb"]

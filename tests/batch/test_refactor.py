@@ -284,6 +284,7 @@ def test_old_notebook_without_ids_and_file_changed_during_the_run(stub_factory, 
 
 
 def test_nbformat3_is_written_as_4_and_a_symlink_stays_a_link(stub, tmp_path):
+    """With upgrade_format (--upgrade-format); without it, see test_runner.py."""
     v3 = nbformat.v3.new_notebook(
         worksheets=[
             nbformat.v3.new_worksheet(cells=[nbformat.v3.new_code_cell(input=f"x = {OLD}('a')")])
@@ -294,7 +295,7 @@ def test_nbformat3_is_written_as_4_and_a_symlink_stays_a_link(stub, tmp_path):
     nbformat.write(rich_notebook("l"), str(tmp_path / "real" / "target.ipynb"))
     (tmp_path / "link.ipynb").symlink_to(tmp_path / "real" / "target.ipynb")
     backend = OpenAICompatBackend(base_url=stub.base_url, model="stub")
-    results = refactor(tmp_path / "*.ipynb", "x", backend=backend, write=True)
+    results = refactor(tmp_path / "*.ipynb", "x", backend=backend, write=True, upgrade_format=True)
     assert [r.status for r in results] == ["written", "written"]
     nb = nbformat.read(str(tmp_path / "v3.ipynb"), as_version=nbformat.NO_CONVERT)
     assert nb.nbformat == 4 and nb.cells[0].source == f"x = {NEW}('a')"

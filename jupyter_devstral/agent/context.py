@@ -193,6 +193,7 @@ def build_fix_context(
     *,
     plain: bool = False,
     cell_last: bool = False,
+    facts: str = "",
 ) -> str:
     """The user message asking to fix cell ``target_id``, within ``budget`` tokens.
 
@@ -202,6 +203,8 @@ def build_fix_context(
     :func:`~.outputs.simple_traceback` writes it, and no cell ids. ``cell_last``: the failing
     cell right above the reply, after the variables and the error (a second view of the same
     problem: a small model answers it differently, see :class:`~.fix_loop.FixLoop`).
+    ``facts``: what the kernel's installed libraries say about the call that failed
+    (:mod:`.api_facts`), after the variables, cut to what the budget leaves.
     """
     pos = next((i for i, c in enumerate(cells) if c.id == target_id), None)
     if pos is None:
@@ -252,6 +255,12 @@ def build_fix_context(
         if var_text:
             var_part = ["## Variables in the kernel", var_text]
             remaining -= count_tokens(_assemble(var_part))
+    if facts.strip():
+        facts_text = _fit(facts.strip(), count_tokens, min(remaining - 8, budget // 4))
+        if facts_text:
+            facts_part = ["## Installed library facts", facts_text]
+            var_part += facts_part
+            remaining -= count_tokens(_assemble(facts_part))
 
     shown = [i for i, c in enumerate(earlier) if c.source and not c.source.isspace()]
     section_header = f"## Earlier cells ({len(shown)} shown, {len(shown)} omitted)"

@@ -1,30 +1,40 @@
-"""The edit / run / observe loop that fixes one failing cell.
+"""The edit / run / observe loop that fixes one failing cell, and says honestly how well.
 
 The failing cell first runs in a fork of the kernel where it can (a cell that fails half-way
-must not leave its partial changes behind for the candidates). Each iteration then asks the
-model for candidate edits of the cell: several samples when the backend makes extra samples
-cheap (a local model reusing its KV cache), the first greedy and the others hotter and hotter,
-and for small models from two views of the same problem (two append-only conversations). A
-reply is cleaned of what the model echoed from its prompt; a one-line reply replaces the line
-that failed; a reply that only defines helpers gets the cell back under it; a reply's one-token
-changes (a key, a name, a number) are also tried on their own. Each candidate runs in a fork
-of the kernel (the user's state stays untouched). Of those that run and keep the cell's intent
-(:func:`~.candidates.intent_problem`), the one with the fewest doubts wins
+must not leave its partial changes behind for the candidates; a cell that sends, inserts or
+launches something runs once, for real, or not at all when its stored error says enough).
+Each iteration then asks the model for candidate edits of the cell: several samples when the
+backend makes extra samples cheap (a local model reusing its KV cache), the first greedy and
+the others hotter and hotter, and for small models from two views of the same problem (two
+append-only conversations), as many as the time budget allows. A reply is cleaned of what the
+model echoed from its prompt; a one-line reply replaces the line that failed; a reply that
+only defines helpers gets the cell back under it; a reply's one-token changes (a key, a name,
+a number) are also tried on their own.
+
+Every candidate passes the trial gate first (:mod:`.trials`): only a candidate whose effects
+are the original cell's own is tried, in a fork of the kernel, with the cells below it that
+read what it defines; the others become proposals a person may approve. Of the candidates
+that run and keep the cell's intent (:func:`~.candidates.intent_problem`), the evidence
+ranks first (:mod:`.evidence`: a later cell that now fails or prints something else is worse
+than none, reproducing the stored outputs is best), then the doubts
 (:func:`~.candidates.doubts`: invented or lost constants, dropped calls or loops, filtered
-data, overwritten inputs), then the one whose output most candidates agree on, then the
-smallest change; one with strong doubts waits for the next round in case a better one comes.
-When none runs, the most informative failure (a new error rather than one seen before) goes
-back to the model, and the loop goes on. It stops on a fix, after ``max_iterations``, on a
-repeated identical error, when the model gives up, on a backend error, or on cancel, and
-always says why.
+data, overwritten inputs), then the output most candidates agree on, then the smallest change.
+Evidence that agrees settles it at once; a candidate with strong doubts or contradicting
+evidence waits for the next round in case a better one comes. When none runs, the most
+informative failure goes back to the model. The loop stops on a fix, after
+``max_iterations``, on a repeated identical error, when the model gives up, when the time
+budget is spent, on a backend error, or on cancel, and always says why. The result carries a
+label (:mod:`.fix_result`): ``fixed`` only when the evidence agrees (or, with none, nothing
+is doubtful), else ``runs, review``, ``needs approval`` or ``not fixed``.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
@@ -43,85 +53,30 @@ from .candidates import (
 from .context import build_fix_context
 from .edit_formats import edit_format
 from .events import AgentEvent, EventSink, ignore
+from .evidence import Evidence, describe_doubts, label
+from .fix_result import FIXED, NEEDS_APPROVAL, REVIEW, Attempt, FixResult, Proposal
 from .notebook import ErrorInfo, NotebookHome, RunResult
-from .outputs import error_lines, render_outputs, simple_traceback
+from .outputs import error_from_outputs, error_lines, render_outputs, simple_traceback
 from .tools import describe_run
+from .trials import APPROVE, PROPOSE, REJECT, TrialPlan, restore_secret_lines
+
+__all__ = ["Attempt", "FixLoop", "FixResult", "Proposal", "VARIABLES_CALL"]
 
 VARIABLES_CALL = (
     "print(__import__('sys').modules['__devstral_variables'].summarize("
     "get_ipython().user_ns, {source!r}, {max_chars}))"
 )
-
+#: seconds one fix may take by default (candidates stop being drawn once it is spent)
+TIME_BUDGET = 150.0
 
 _UNDEFINED = re.compile(r"^(! ([A-Za-z_]\w*): not defined)$", re.M)
-
-
-@dataclass
-class Attempt:
-    iteration: int
-    sample: int
-    source: str
-    ok: bool
-    error: str = ""
-
-
-@dataclass
-class FixResult:
-    """What happened; ``message`` is the one line to show the user."""
-
-    cell_id: str
-    original: str
-    final: str
-    fixed: bool
-    reason: str
-    message: str
-    iterations: int = 0
-    attempts: list[Attempt] = field(default_factory=list)
-    usage: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def diff(self, name: str = "cell") -> str:
-        lines = difflib.unified_diff(
-            self.original.splitlines(keepends=True),
-            self.final.splitlines(keepends=True),
-            f"a/{name}",
-            f"b/{name}",
-        )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cell_id": self.cell_id,
-            "fixed": self.fixed,
-            "reason": self.reason,
-            "message": self.message,
-            "iterations": self.iterations,
-            "attempts": len(self.attempts),
-            "tried": [
-                {
-                    "iteration": a.iteration,
-                    "sample": a.sample,
-                    "ok": a.ok,
-                    "error": a.error,
-                    "source": a.source,
-                }
-                for a in self.attempts
-            ],
-            "usage": self.usage,
-            "notes": self.notes,
-            "seconds": round(self.seconds, 2),
-            "original": self.original,
-            "final": self.final,
-            "diff": self.diff(),
-        }
 
 
 def _output_key(run: RunResult) -> str:
     """What a trial printed (its last expression's value included), to compare candidates."""
     parts = []
     for out in run.outputs:
-        if out.get("output_type") == "stream":
+        if out.get("output_type") == "stream" and out.get("name", "stdout") == "stdout":
             parts.append(str(out.get("text", "")))
         elif out.get("output_type") in ("execute_result", "display_data"):
             parts.append(str((out.get("data") or {}).get("text/plain", "")) + "\n")
@@ -133,8 +88,31 @@ def similarity(original: str, candidate: str) -> float:
     return difflib.SequenceMatcher(None, original, candidate, autojunk=False).ratio()
 
 
+@dataclass
+class _Winner:
+    """A candidate that ran in its trial and keeps the cell's intent."""
+
+    text: str
+    edit: ToolCall
+    run: RunResult
+    conv: int
+    evidence: Evidence | None
+
+    @property
+    def source(self) -> str:
+        return self.edit.arguments["source"]
+
+
 class FixLoop:
-    """Fix one cell of ``home`` with ``backend``; see the module docstring."""
+    """Fix one cell of ``home`` with ``backend``; see the module docstring.
+
+    ``allow_effects``: a person approved, up front, candidates with effects the original
+    does not have (they are tried) and those whose effects must not happen twice (they run
+    once, for real, with no trial). ``apply_review``: a candidate labelled ``runs, review``
+    is still run for real and kept in the home (the CLI, which writes it only when asked);
+    the magic and the sidebar offer it instead. ``evidence``: compare with the stored outputs
+    and give the model API facts from the kernel (off: the loop as it was, for comparisons).
+    """
 
     def __init__(
         self,
@@ -148,6 +126,12 @@ class FixLoop:
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
         edit_format_name: str | None = None,
+        allow_effects: bool = False,
+        apply_review: bool = True,
+        evidence: bool = True,
+        evidence_cells: int = 5,
+        evidence_seconds: float = 10.0,
+        time_budget: float | None = TIME_BUDGET,
     ) -> None:
         self.backend, self.home = backend, home
         self.format = edit_format(edit_format_name, backend.capabilities)
@@ -158,9 +142,19 @@ class FixLoop:
         self.run_timeout = run_timeout
         self.emit: EventSink = on_event or ignore
         self.cancel = cancel or CancelToken()
+        self.allow_effects, self.apply_review = allow_effects, apply_review
+        self.use_evidence = evidence
+        self.evidence_cells, self.evidence_seconds = evidence_cells, evidence_seconds
+        self.time_budget = time_budget
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
         self.last_usage: Usage | None = None
         self._reply_tokens = 1024  # set per cell by fix()
+        self._deadline = float("inf")
+        self._sample_seconds = 0.0  # the slowest model call so far
+        self._tokens_per_second = 0.0
+        self._known, self._inputs = "", set()  # the prompt, and earlier cells' names
+        self._sent: list[dict[str, Any]] = []
+        self._sent_keys: set[str] = set()
 
     # -- helpers -----------------------------------------------------------------------------
     def _status(self, text: str) -> None:
@@ -177,12 +171,24 @@ class FixLoop:
 
         return _UNDEFINED.sub(hint, summary)
 
+    def _time_left(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def _no_time_for_a_sample(self) -> bool:
+        """The budget will not hold one more model call (the slowest so far, plus a trial)."""
+        return self._time_left() < max(1.0, self._sample_seconds + 2.0)
+
     def _ask(
         self, messages: list[dict], cell_id: str, iteration: int, sample: int, conv: int = 0
     ) -> tuple[str, list[ToolCall]]:
         options = self.format.request(cell_id)
-        options["max_tokens"] = min(options["max_tokens"], self._reply_tokens)
+        cap = min(options["max_tokens"], self._reply_tokens)
+        if self._tokens_per_second and self._deadline != float("inf"):
+            # never start a reply that could not end within the budget
+            cap = max(64, min(cap, int(self._time_left() * self._tokens_per_second * 0.9)))
+        options["max_tokens"] = cap
         tools = options.pop("tools")
+        started = time.monotonic()
         events = self.backend.chat(
             messages,
             tools,
@@ -194,7 +200,7 @@ class FixLoop:
             cancel=self.cancel,
             **options,
         )
-        text, calls = [], []
+        text, calls, generated = [], [], 0
         for event in events:
             if isinstance(event, TextDelta):
                 text.append(event.text)
@@ -203,6 +209,7 @@ class FixLoop:
                 calls.append(event)
             elif isinstance(event, Usage):
                 self.last_usage = event
+                generated = event.completion_tokens
                 for key in ("prompt_tokens", "completion_tokens", "cached_tokens"):
                     self.usage[key] += getattr(event, key)
                 self.usage["calls"] += 1
@@ -216,11 +223,29 @@ class FixLoop:
                         },
                     )
                 )
+        seconds = time.monotonic() - started
+        self._record_sent()
+        self._sample_seconds = max(self._sample_seconds, seconds)
+        if generated >= 16 and seconds > 0:
+            self._tokens_per_second = generated / seconds
         return "".join(text), calls
+
+    def _record_sent(self) -> None:
+        """Keep what the backend says it sent, once per distinct request (the samples of a
+        round share their messages)."""
+        record = getattr(self.backend, "last_sent", None)
+        if not isinstance(record, dict):
+            return
+        key = json.dumps(record.get("messages"), sort_keys=True, default=str)
+        if key not in self._sent_keys:
+            self._sent_keys.add(key)
+            self._sent.append(record)
 
     # -- the loop ----------------------------------------------------------------------------
     def fix(self, cell_id: str, error: ErrorInfo | None = None) -> FixResult:
         start = time.perf_counter()
+        if self.time_budget:
+            self._deadline = time.monotonic() + self.time_budget
         original = self.home.cell(cell_id).source
         result = FixResult(cell_id, original, original, False, "", "")
         try:
@@ -229,40 +254,91 @@ class FixLoop:
             result.reason, result.message = "backend_error", f"model error: {exc}"
         if result.reason == "cancelled":
             result.message = "cancelled"
-        if not result.fixed:
+        if not result.runs and result.proposals and result.reason != "cancelled":
+            first = result.proposals[0]
+            more = len(result.proposals) - 1
+            result.label, result.reason = NEEDS_APPROVAL, "needs_approval"
+            result.message = f"needs approval: {first.note}" + (
+                f" (and {more} more candidate{'s' if more > 1 else ''})" if more else ""
+            )
+        if not result.applied:
             self.home.replace_source(cell_id, original)
-            result.final = original if result.reason != "cancelled" else result.final
+            if not result.runs:
+                result.final = original if result.reason != "cancelled" else result.final
         result.usage = dict(self.usage)
+        result.sent = list(self._sent)
         result.seconds = time.perf_counter() - start
         self.emit(
             AgentEvent(
                 "stopped",
-                {"reason": result.reason, "message": result.message, "fixed": result.fixed},
+                {
+                    "reason": result.reason,
+                    "message": result.message,
+                    "fixed": result.fixed,
+                    "label": result.label,
+                    "reasons": result.reasons,
+                    # an edit that runs but waits for the user's review: what to offer
+                    **(
+                        {"offer": result.final, "diff": result.diff()}
+                        if result.runs and not result.applied
+                        else {}
+                    ),
+                },
             )
         )
         return result
 
+    def _first_run(
+        self, cell_id: str, plan: TrialPlan, stored_error: ErrorInfo | None
+    ) -> RunResult | None:
+        """The failing cell's own run: None when it runs (nothing to fix)."""
+        if plan.repeats_unsafely():
+            # it sends, inserts or launches: never again in a trial; its stored error is
+            # enough, else the one real run the user asked for by asking to fix it
+            if stored_error is not None:
+                return RunResult(error=stored_error)
+            run = self.home.run_cell(cell_id, self.run_timeout)
+            return None if run.ok else run
+        # in a fork where possible: a cell that fails half-way may already have changed
+        # the state (``items = items.append(2)`` sets items to None before it fails), and
+        # every candidate would then start from that broken state
+        run = None
+        if plan.sandboxed:
+            run = self.home.try_source(cell_id, plan.original, self.run_timeout)
+        if run is None or run.ok:
+            run = self.home.run_cell(cell_id, self.run_timeout)
+        return None if run.ok else run
+
     def _fix(self, cell_id: str, error: ErrorInfo | None, result: FixResult) -> None:
         original = result.original
+        cells = self.home.cells()  # one read, before anything runs: the stored outputs
+        at = next(i for i, c in enumerate(cells) if c.id == cell_id)
+        plan = TrialPlan.build(
+            cells,
+            cell_id,
+            sandboxed=self.home.sandboxed_trials,
+            allow_effects=self.allow_effects,
+            evidence=self.use_evidence,
+            max_cells=self.evidence_cells,
+            max_seconds=self.evidence_seconds,
+        )
         if error is None:
-            # in a fork where possible: a cell that fails half-way may already have changed
-            # the state (``items = items.append(2)`` sets items to None before it fails), and
-            # every candidate would then start from that broken state
-            sandboxed = self.home.sandboxed_trials
-            if sandboxed:
-                run = self.home.try_source(cell_id, original, self.run_timeout)
-            if not sandboxed or run.ok:
-                run = self.home.run_cell(cell_id, self.run_timeout)
-            if run.ok:
-                result.fixed, result.reason, result.message = True, "already_runs", "the cell runs"
+            run = self._first_run(cell_id, plan, error_from_outputs(cells[at].outputs))
+            if run is None:
+                result.fixed, result.runs, result.applied = True, True, True
+                result.label, result.reason, result.message = FIXED, "already_runs", "the cell runs"
                 return
             error = run.error
+            # the model sees this run's output, not what the cell printed long ago
+            fresh = [o for o in run.outputs if o.get("output_type") != "error"]
+            cells[at] = replace(cells[at], outputs=fresh)
         assert error is not None
         # a fix is rarely much longer than the cell: cap replies so a rambling sample is cheap
-        self._reply_tokens = 4 * self.backend.count_tokens(original) + 160
+        size = self.backend.count_tokens(original)
+        self._reply_tokens = min(4 * size + 160, 2 * size + 400)
         self._status("building context")
         variables = self.variables(original)
-        cells = self.home.cells()  # one read (the browser home answers it over the wire)
+        facts = self.home.api_facts(original, error) if self.use_evidence else ""
         # one conversation per view of the problem (small models: the classic layout, and
         # the failing cell last), each append-only; the first round samples both
         contexts = [
@@ -275,6 +351,7 @@ class FixLoop:
                 self.context_budget,
                 plain=self.format.plain,
                 cell_last=cell_last,
+                facts=facts,
             )
             for cell_last in self.format.views
         ]
@@ -292,8 +369,7 @@ class FixLoop:
         seen = {error.key}  # errors met so far
         told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
-        at = next(i for i, c in enumerate(cells) if c.id == cell_id)
-        earlier = [c.source for c in cells[:at] if c.cell_type == "code"]
+        earlier = plan.earlier
         later = [c.source for c in cells[at + 1 :] if c.cell_type == "code"]
         code_lines = {
             ln.strip() for cell in [original, *earlier, *later] for ln in cell.split("\n")
@@ -307,28 +383,32 @@ class FixLoop:
         add_echoes(context.split("## Failing cell", 1)[0].split("## Variables in the kernel")[-1])
         # the cell the model is asked to correct now, and the lines its error went through
         base, base_lines = original, error_lines(error)
-        inputs = set().union(*(defined_names(c) for c in earlier)) if earlier else set()
+        self._known = context
+        self._inputs = set().union(*(defined_names(c) for c in earlier)) if earlier else set()
 
         def doubt(source: str) -> int:
-            return doubts(original, source, context, inputs)
+            return doubts(original, source, context, self._inputs)
 
         # candidates that run but look doubtful: kept while the loop looks for a better one
-        tentative: list[tuple[int, int, float, str]] = []
+        tentative: list[tuple[Any, ...]] = []
         for iteration in range(1, self.max_iterations + 1):
+            if iteration > 1 and self._no_time_for_a_sample():
+                break
             result.iterations = iteration
             self.emit(
                 AgentEvent("attempt_start", {"iteration": iteration, "of": self.max_iterations})
             )
             self._status(f"attempt {iteration}/{self.max_iterations}")
             failures: list[tuple[str, ToolCall, RunResult, int]] = []
-            winners: list[tuple[str, ToolCall, RunResult, int]] = []
+            winners: list[_Winner] = []
             fallback: tuple[str, ToolCall, str, int] | None = None
+            blocked: tuple[str, ToolCall, str, int] | None = None  # stopped by the gate
             # (conversation, sample): a conversation draws up to twice its quota of replies,
             # duplicates don't count as candidates
-            plan = [(c, k) for c, quota in quotas.items() for k in range(2 * quota)]
+            plan_draws = [(c, k) for c, quota in quotas.items() for k in range(2 * quota)]
             draws = dict.fromkeys(quotas, 0)
             taken = False
-            for conv, sample in plan:
+            for conv, sample in plan_draws:
                 if taken:
                     break
                 if draws[conv] >= quotas[conv]:
@@ -336,6 +416,12 @@ class FixLoop:
                 if self.cancel.cancelled:
                     result.reason = "cancelled"
                     return
+                if (sample or iteration > 1) and self._no_time_for_a_sample():
+                    result.notes.append(
+                        f"stopped drawing candidates: the fix's time budget "
+                        f"({self.time_budget:g} s) was nearly spent"
+                    )
+                    break
                 messages = conversations[conv]
                 try:
                     text, calls = self._ask(messages, cell_id, iteration, sample, conv)
@@ -352,6 +438,7 @@ class FixLoop:
                     continue
                 source = clean_candidate(edit.arguments["source"], original, earlier, echoes)
                 source = complete_helpers(splice_line(source, base, base_lines), base)
+                source = restore_secret_lines(source, original)
                 edit = ToolCall(edit.id, edit.name, dict(edit.arguments, source=source))
                 if source.strip() in tried or only_echo(source, echoes):
                     continue
@@ -365,10 +452,23 @@ class FixLoop:
                         variants.append(extra)
                 for source in variants:
                     edit = ToolCall(edit.id, edit.name, dict(edit.arguments, source=source))
+                    gate = plan.gate(source)
+                    if gate.action != "try" and not (gate.real and self.allow_effects):
+                        self._not_tried(result, iteration, sample, source, gate)
+                        blocked = blocked or (text, edit, gate.note, conv)
+                        if gate.action == PROPOSE and plan.repeats_unsafely():
+                            return  # the cell itself must not run twice: one proposal
+                        continue
                     self.emit(
                         AgentEvent("tool_call", {"name": "edit_cell", "arguments": edit.arguments})
                     )
-                    run = self.home.try_source(cell_id, source, self.run_timeout)
+                    if gate.action == "try":
+                        run = self.home.try_source(
+                            cell_id, source, self.run_timeout, **plan.trial_options()
+                        )
+                    else:  # approved up front: it runs once, for real, and is not repeated
+                        self.home.replace_source(cell_id, source)
+                        run = self.home.run_cell(cell_id, self.run_timeout)
                     problem = intent_problem(original, source, error) if run.ok else None
                     why = problem or (run.error.one_line() if run.error else "")
                     ok = run.ok and not problem
@@ -379,52 +479,66 @@ class FixLoop:
                             {"iteration": iteration, "sample": sample, "ok": ok, "error": why},
                         )
                     )
+                    if ok and gate.action != "try":  # it ran for real: that was its one run
+                        ev = plan.evidence(run) if self.use_evidence else None
+                        self._conclude(cell_id, source, ev, result, ran=True)
+                        return
                     if ok:
-                        winners.append((text, edit, run, conv))
-                        # the model's own best guess runs, no doubts: take it
-                        taken = taken or (sample == 0 and not doubt(source))
+                        ev = plan.evidence(run) if self.use_evidence else None
+                        winners.append(_Winner(text, edit, run, conv, ev))
+                        # evidence that agrees settles it; else the model's own best guess
+                        # that runs with no doubts is taken
+                        settled = ev is not None and ev.agrees()
+                        clean = sample == 0 and not doubt(source)
+                        taken = taken or settled or (clean and not (ev and ev.contradicts()))
                     elif run.ok:
                         fallback = fallback or (text, edit, problem or "", conv)
                     else:
                         failures.append((text, edit, run, conv))
-            # of the samples that run, the one with the fewest doubts wins, then the one
-            # whose output most others agree on (self-consistency), then the smallest change
-            # to the cell; strong doubts: look on, unless this is the end
-            shown = [_output_key(w[2]) for w in winners]
+            # of the samples that run, the evidence ranks first (contradictions last), then
+            # the fewest doubts, then the output most others agree on (self-consistency),
+            # then the smallest change to the cell; strong doubts or contradicting evidence:
+            # look on, unless this is the end
+            shown = [_output_key(w.run) for w in winners]
             ranked = sorted(
                 (
                     (
-                        doubt(w[1].arguments["source"]),
+                        (w.evidence or Evidence()).score(),
+                        doubt(w.source),
                         -shown.count(key) if key else -1,
-                        similarity(original, w[1].arguments["source"]),
+                        -similarity(original, w.source),
                         w,
                     )
                     for w, key in zip(winners, shown, strict=True)
                 ),
-                key=lambda r: (r[0], r[1], -r[2]),
+                key=lambda r: r[:4],
             )
-            winners = [r[3] for r in ranked]
-            # (unless other candidates agree on its output: a doubt most fixes share, like
-            # the lost 3 of every fix of ``queue[3]``, is no reason to look on)
-            if ranked and ranked[0][0] >= STRONG_DOUBT and ranked[0][1] > -2:
-                tentative += [(d, v, -sim, w[1].arguments["source"]) for d, v, sim, w in ranked]
-                winners = []
-                if iteration == self.max_iterations or not (failures or fallback):
-                    if self._settle(cell_id, tentative, result):
-                        return
-            for text, edit, _, conv in winners:
-                if self._apply(cell_id, edit.arguments["source"], result):
+            winners = [r[4] for r in ranked]
+            if ranked:
+                best_ev, best_doubt, best_votes = ranked[0][4].evidence, ranked[0][1], ranked[0][2]
+                agreed = best_ev is not None and best_ev.agrees()
+                contradicted = best_ev is not None and best_ev.contradicts()
+                if not agreed and (
+                    contradicted or (best_doubt >= STRONG_DOUBT and best_votes > -2)
+                ):
+                    tentative += [r[:4] + (r[4].source, r[4].evidence) for r in ranked]
+                    winners = []
+                    if iteration == self.max_iterations or not (failures or fallback):
+                        if self._settle(cell_id, tentative, result):
+                            return
+            for w in winners:
+                if self._conclude(cell_id, w.source, w.evidence, result):
                     return
                 failures.append(
                     (
-                        text,
-                        edit,
+                        w.text,
+                        w.edit,
                         RunResult(
                             error=ErrorInfo(
                                 "Error", "the fix ran in the trial but not in the kernel"
                             )
                         ),
-                        conv,
+                        w.conv,
                     )
                 )
             if fallback is not None and not failures:
@@ -434,6 +548,14 @@ class FixLoop:
                 )
                 quotas = {conv: self.samples}  # the next rounds go on in that conversation
                 continue
+            if blocked is not None and not failures:
+                # nothing ran: say why, and ask for a fix that stays within the cell's effects
+                text, edit, note, conv = blocked
+                conversations[conv] += self.format.turn(
+                    text, edit, f"This edit was not run: {note}. Fix the cell without that."
+                )
+                quotas = {conv: self.samples}
+                continue
             if not failures:
                 if self._settle(cell_id, tentative, result):
                     return
@@ -442,7 +564,7 @@ class FixLoop:
                 return
             # prefer a new error (progress); an error the model was already told about after
             # its own edit, and repeats anyway, means it is stuck
-            fresh = [f for f in failures if f[2].error and f[2].error.key not in seen]
+            fresh_failures = [f for f in failures if f[2].error and f[2].error.key not in seen]
             stale = [f for f in failures if f[2].error and f[2].error.key not in told]
             if not stale:
                 if self._settle(cell_id, tentative, result):
@@ -453,7 +575,9 @@ class FixLoop:
                     f"not fixed: the same error again ({err.one_line() if err else ''})"
                 )
                 return
-            pool = sorted(stale, key=lambda f: (failure_rank(f[2].error, error), f not in fresh))
+            pool = sorted(
+                stale, key=lambda f: (failure_rank(f[2].error, error), f not in fresh_failures)
+            )
             text, edit, run, conv = pool[0]
             assert run.error is not None
             repeated = run.error.key in seen
@@ -479,9 +603,46 @@ class FixLoop:
             )
         if self._settle(cell_id, tentative, result):
             return
+        if self._no_time_for_a_sample() and result.iterations < self.max_iterations:
+            result.reason = "time_budget"
+            result.message = f"not fixed within the time budget ({self.time_budget:g} s)"
+            return
         result.reason = "max_iterations"
         last = result.attempts[-1].error if result.attempts else ""
         result.message = f"not fixed after {self.max_iterations} attempts ({last})"
+
+    def _not_tried(
+        self, result: FixResult, iteration: int, sample: int, source: str, gate: Any
+    ) -> None:
+        """A candidate the gate stopped: a proposal for a person, or rejected outright."""
+        status = "skipped" if gate.action == REJECT else "proposed"
+        result.attempts.append(Attempt(iteration, sample, source, False, gate.note, status))
+        self.emit(
+            AgentEvent(
+                "attempt",
+                {
+                    "iteration": iteration,
+                    "sample": sample,
+                    "ok": False,
+                    "error": gate.note,
+                    "status": status,
+                },
+            )
+        )
+        if gate.action not in (APPROVE, PROPOSE):
+            return
+        if intent_problem(result.original, source) is not None:
+            return  # not even worth a person's look
+        if any(p.source == source for p in result.proposals):
+            return
+        proposal = Proposal(source, "propose" if gate.real else "approve", gate.note, gate.effects)
+        result.proposals.append(proposal)
+        self.emit(
+            AgentEvent(
+                "proposal",
+                {**proposal.to_dict(), "diff": result.diff("cell", source)},
+            )
+        )
 
     def _describe_failure(self, run: RunResult) -> str:
         """A failed trial as the model reads it (plain steps for small models)."""
@@ -494,28 +655,41 @@ class FixLoop:
         parts.append("Error:\n" + simple_traceback(run.error))
         return "\n".join(parts)
 
-    def _settle(
-        self, cell_id: str, tentative: list[tuple[int, int, float, str]], result: FixResult
-    ) -> bool:
-        """At the end, the least doubtful candidate that ran, if any; True when applied."""
-        for *_, source in sorted(tentative):
-            if self._apply(cell_id, source, result):
+    def _settle(self, cell_id: str, tentative: list[tuple[Any, ...]], result: FixResult) -> bool:
+        """At the end, the best candidate that ran, if any; True when concluded."""
+        for *_, source, ev in sorted(tentative, key=lambda t: t[:4]):
+            if self._conclude(cell_id, source, ev, result):
                 return True
         tentative.clear()
         return False
 
-    def _apply(self, cell_id: str, source: str, result: FixResult) -> bool:
-        """Run the winning candidate for real; keep it only if it runs there too."""
-        self.home.replace_source(cell_id, source)
-        run = self.home.run_cell(cell_id, self.run_timeout)
-        if not run.ok:
-            return False
-        result.final, result.fixed, result.reason = source, True, "fixed"
-        result.message = (
-            f"fixed after {result.iterations} attempt{'s' if result.iterations > 1 else ''}"
-        )
-        if not self.home.sandboxed_trials and len(result.attempts) > 1:
-            result.notes.append(
-                "failed candidates ran in the real kernel and may have changed its state"
-            )
+    def _conclude(
+        self,
+        cell_id: str,
+        source: str,
+        ev: Evidence | None,
+        result: FixResult,
+        *,
+        ran: bool = False,
+    ) -> bool:
+        """Label the winner; run it for real (unless it already did, or it needs a review
+        that the caller offers instead); True when it is the result."""
+        said = describe_doubts(result.original, source, self._known, self._inputs)
+        verdict, reasons = label(ev if self.use_evidence else None, said)
+        if verdict == REVIEW and not self.apply_review and not ran:
+            applied = False
+        else:
+            if not ran:
+                self.home.replace_source(cell_id, source)
+                run = self.home.run_cell(cell_id, self.run_timeout)
+                if not run.ok:
+                    return False
+            applied = True
+        n = result.iterations
+        result.final, result.runs, result.applied = source, True, applied
+        result.label, result.reasons = verdict, reasons
+        result.fixed = verdict == FIXED
+        result.reason = "fixed" if result.fixed else "needs_review"
+        result.message = f"{verdict} after {n} attempt{'s' if n > 1 else ''}"
+        result.evidence = ev.to_dict() if ev is not None else {}
         return True

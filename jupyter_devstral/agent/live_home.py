@@ -21,13 +21,17 @@ import io
 import reprlib
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import sandbox, variables
-from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult
+from . import api_facts, sandbox, variables
+from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
 
-HELPER_MODULES = {"__devstral_sandbox": sandbox, "__devstral_variables": variables}
+HELPER_MODULES = {
+    "__devstral_sandbox": sandbox,
+    "__devstral_variables": variables,
+    "__devstral_api_facts": api_facts,
+}
 OUT_CELLS = 3  # history cells whose Out[N] value is shown to the model
 OUT_CHARS = 2000
 
@@ -115,7 +119,6 @@ class LiveKernelNotebook(NotebookHome):
         self._sources: dict[str, str] = {self.target_id: target_source or ""}
         self._outputs: dict[str, list[dict[str, Any]]] = {}
         self.last_run: dict[str, Captured] = {}
-        self.real_trials = 0  # candidates run in the real kernel (no fork available)
 
     # -- cells -------------------------------------------------------------------------------
     def cells(self) -> list[CellView]:
@@ -208,26 +211,45 @@ class LiveKernelNotebook(NotebookHome):
     def sandboxed_trials(self) -> bool:  # type: ignore[override]
         return sandbox.can_fork()
 
-    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
+    def try_source(
+        self,
+        cell_id: str,
+        source: str,
+        timeout: float = 60,
+        *,
+        after: Sequence[str] = (),
+        after_budget: float = 0.0,
+        names: Sequence[str] = (),
+    ) -> RunResult:
         if not self.sandboxed_trials:
-            self.real_trials += 1
-            return super().try_source(cell_id, source, timeout)
+            return super().try_source(cell_id, source, timeout)  # refuses: no real-kernel runs
+        options: dict[str, Any] = {}
+        if after:
+            options.update(after=list(after), after_budget=after_budget)
+        if names:
+            options["names"] = list(names)
         with self.shell.builtin_trap:  # get_ipython() for the trial, as in a cell
-            data = sandbox.try_source(source, timeout)
-        outputs = (
-            [{"output_type": "stream", "name": "stdout", "text": data["stdout"]}]
-            if data.get("stdout")
-            else []
-        )
-        err = data.get("error")
-        error = ErrorInfo(err["ename"], err["evalue"], err.get("traceback", [])) if err else None
-        return RunResult(outputs, error, timed_out=bool(err and err["ename"] == "TimeoutError"))
+            data = sandbox.try_source(source, timeout, **options)
+        return trial_result(data)
 
     # -- helper code -------------------------------------------------------------------------
     def variable_summary(self, source: str, max_chars: int = 1500) -> str:
         try:
             return variables.summarize(self.shell.user_ns, source, max_chars)
         except Exception:  # a summary is a hint: never let it break a fix
+            return ""
+
+    def api_facts(self, source: str, error: ErrorInfo, max_chars: int = 1500) -> str:
+        try:
+            return api_facts.facts(
+                self.shell.user_ns,
+                source,
+                error.ename,
+                error.evalue,
+                "\n".join(error.traceback)[-4000:],
+                max_chars,
+            )
+        except Exception:  # facts are a hint: never let them break a fix
             return ""
 
     def kernel_eval(self, code: str, timeout: float = 30) -> str:

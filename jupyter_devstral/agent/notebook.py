@@ -8,6 +8,7 @@ The agent only ever sees this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +59,34 @@ class RunResult:
     execution_count: int | None = None
     #: the execute reply's payloads (``set_next_input`` and the like), where the home sees them
     payload: list[dict[str, Any]] = field(default_factory=list)
+    #: forked trials: the cells run after it in the same fork, each ``{"ok", "outputs",
+    #: "error", "seconds"}`` or ``{"skipped": reason}`` (see :func:`.sandbox.try_source`)
+    after: list[dict[str, Any]] = field(default_factory=list)
+    #: forked trials: ``{"before": {name: description}, "after": {...}}`` of watched names
+    names: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.error is None and not self.timed_out
+
+
+def trial_result(data: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of a forked trial, from the dict :mod:`.sandbox` returned."""
+    outputs = data.get("outputs")
+    if outputs is None:  # a helper shipped before outputs were kept in nbformat shape
+        text = data.get("stdout") or ""
+        outputs = [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
+    err = data.get("error")
+    error = (
+        ErrorInfo(err["ename"], err["evalue"], list(err.get("traceback") or [])) if err else None
+    )
+    return RunResult(
+        [dict(o) for o in outputs],
+        error,
+        timed_out=bool(err and err["ename"] == "TimeoutError"),
+        after=list(data.get("after") or []),
+        names=dict(data.get("names") or {}),
+    )
 
 
 class NotebookHome(ABC):
@@ -96,18 +121,41 @@ class NotebookHome(ABC):
     def run_cell(self, cell_id: str, timeout: float = 60) -> RunResult:
         """Execute a code cell in the kernel, store and return its outputs."""
 
-    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
-        """Run ``source`` as if it were cell ``cell_id`` without storing anything.
+    def try_source(
+        self,
+        cell_id: str,
+        source: str,
+        timeout: float = 60,
+        *,
+        after: Sequence[str] = (),
+        after_budget: float = 0.0,
+        names: Sequence[str] = (),
+    ) -> RunResult:
+        """Run ``source`` as if it were cell ``cell_id`` in a fork of the kernel, storing
+        nothing and leaving the kernel's state untouched; then, in the same fork, the sources
+        in ``after`` (the cells below) within ``after_budget`` seconds, and describe
+        ``names`` before and after the candidate ran (:attr:`RunResult.after`, ``names``).
 
-        Homes that can fork the kernel leave its state untouched (``sandboxed_trials``);
-        the default runs it for real.
+        Only homes with ``sandboxed_trials`` can: there is no fallback to the real kernel
+        (model-written code never runs there without a person's approval).
         """
-        original = self.cell(cell_id).source
-        self.replace_source(cell_id, source)
-        try:
-            return self.run_cell(cell_id, timeout)
-        finally:
-            self.replace_source(cell_id, original)
+        raise NotebookError("trials need a fork of the kernel, which this home cannot make")
+
+    def api_facts(self, source: str, error: ErrorInfo, max_chars: int = 1500) -> str:
+        """Facts about the library call the error came from, from the kernel's installed
+        versions (signature, docstring, version, close names; '' if none or unknown)."""
+        from .api_facts import FACTS_CALL
+
+        text = "\n".join(error.traceback)
+        return self.kernel_eval(
+            FACTS_CALL.format(
+                source=source,
+                ename=error.ename,
+                evalue=error.evalue,
+                traceback=text[-4000:],
+                max_chars=max_chars,
+            )
+        )
 
     def kernel_eval(self, code: str, timeout: float = 30) -> str:
         """Run helper code in the kernel silently and return what it printed ('' if unsupported)."""

@@ -15,7 +15,18 @@ from ..agent.live_home import LiveKernelNotebook
 from ..config import DevstralConfig, make_backend
 from .tracker import CellTracker
 
-VERBS = ("fix", "explain", "ask", "status", "models", "restore", "candidates")
+VERBS = (
+    "fix",
+    "explain",
+    "ask",
+    "status",
+    "models",
+    "restore",
+    "apply",
+    "approve",
+    "candidates",
+    "sent",
+)
 
 
 @dataclass
@@ -26,6 +37,7 @@ class FixRecord:
     cell_id: str | None
     count: int
     result: Any  # FixResult
+    offer_used: bool = False  # its candidate needing approval ran (once): not offered again
 
 
 def _parser() -> MagicArgumentParser:
@@ -40,7 +52,7 @@ def _parser() -> MagicArgumentParser:
     verbs.add_parser("explain", parents=[model], add_help=False)
     ask = verbs.add_parser("ask", parents=[model], add_help=False)
     ask.add_argument("question", nargs=argparse.REMAINDER)
-    for verb in ("status", "models", "restore", "candidates"):
+    for verb in ("status", "models", "restore", "apply", "approve", "candidates", "sent"):
         verbs.add_parser(verb, add_help=False)
     return top
 
@@ -125,6 +137,9 @@ class DevstralMagics(Magics):
                     "n_ctx",
                     "api_key_env",
                     "worker_idle_timeout",
+                    "worker_exit_grace",
+                    "local_only",
+                    "redact_secrets",
                 )
             )
             backend = self._backends.get(key)
@@ -154,7 +169,13 @@ class DevstralMagics(Magics):
                                      local model worker (pid, memory)
           %devstral models           the configured model, GGUF files found, hosted model ids
           %devstral restore          make this cell the text from before the last fix
+          %devstral apply            make this cell the edit the last fix offered for
+                                     review ("runs, review"); it does not run it
+          %devstral approve          run the candidate the last fix held back ("needs
+                                     approval") once, for real; this cell then holds it
           %devstral candidates       show the candidates the last fix tried
+          %devstral sent             the last request exactly as it left: host, model,
+                                     messages (secrets shown as <secret:NAME>)
 
         Options of fix, explain and ask::
 
@@ -166,15 +187,20 @@ class DevstralMagics(Magics):
         ``%%devstral fix`` runs the cell as usual. If it raises, the agent reads the error and
         your live variables, asks the model for a corrected cell, tries each candidate in a
         fork of this kernel (your variables are not touched by failed candidates; where fork
-        is missing they run for real and the output says so), feeds new errors back, and
-        stops at the first candidate that runs. It prints a unified diff and one result
-        line, replaces the cell's text with the fix, and offers a "Restore original" button
-        (or prints the original). The magic never raises: on any problem it prints one line
-        and leaves the cell as it was.
+        is missing none runs: they wait for your approval), feeds new errors back, and
+        stops at the first candidate that runs. The output shows the progress and the
+        original error (folded), the diff, the fixed cell's output and one result line,
+        last: "fixed" (the cell's text is replaced; a "Restore original" button or
+        %devstral restore puts it back), "runs, review" (not applied, not run: "Apply fix"
+        or %devstral apply), "needs approval" (it would do what the cell does not, such as
+        delete a file: never run unless you click "Run it" or use %devstral approve) or
+        "not fixed". The magic never raises: on any problem it prints one line and leaves
+        the cell as it was.
 
         The local model runs in one shared worker process per user (started on first use,
-        it exits after DevstralConfig.worker_idle_timeout seconds idle), so kernels stay
-        small and a model crash never takes your kernel down.
+        it exits a minute after the last process using it ends, or after
+        DevstralConfig.worker_idle_timeout seconds idle), so kernels stay small and a model
+        crash never takes your kernel down.
 
         Configuration (``%config DevstralConfig`` lists it all)::
 
@@ -208,5 +234,11 @@ class DevstralMagics(Magics):
             info.models(self)
         elif args.verb == "restore":
             info.restore(self)
+        elif args.verb == "apply":
+            fix.apply_edit(self)
+        elif args.verb == "approve":
+            fix.approve(self)
         elif args.verb == "candidates":
             info.candidates(self)
+        elif args.verb == "sent":
+            info.sent(self)

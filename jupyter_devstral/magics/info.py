@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from ..backends.base import BackendError
 from ..backends.llama_cpp import _is_repo_id
+from ..config import key_env_for
 from ..model_catalog import HOSTED_MODELS, local_models
 from .view import say
 
@@ -43,10 +45,74 @@ def status(magics: Any) -> None:
     if s["backend"] == "llama_cpp" and magics.backend_override is None:
         rows += _worker_rows(magics, s)
     elif s["backend"] != "llama_cpp":
-        env = s["api_key_env"]
-        rows.append(("api key", f"${env} is {'set' if os.environ.get(env) else 'not set'}"))
+        env = key_env_for(s["backend"], s["api_key_env"], s["base_url"])
+        rows.append(
+            (
+                "api key",
+                f"${env} is {'set' if os.environ.get(env) else 'not set'}"
+                if env
+                else "none sent (MISTRAL_API_KEY goes only to the Mistral API; set api_key_env)",
+            )
+        )
+    rows += _trust_rows(magics, s)
     print("devstral status")
     _rows(rows)
+
+
+def _trust_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
+    """What fences a fix in: the trial fork's isolation here, redaction, hosted backends."""
+    from ..agent import sandbox
+
+    iso = sandbox.isolation()
+    if not iso.get("fork"):
+        trials = "no fork here: candidates are never run, only proposed"
+    else:
+        parts = ["fork"]
+        if iso.get("process_group"):
+            parts.append("own process group")
+        if iso.get("rlimits"):
+            parts.append("limits " + ", ".join(r.removeprefix("RLIMIT_") for r in iso["rlimits"]))
+        parts.append(
+            "no network (namespace)"
+            if iso.get("network_namespace")
+            else "network NOT isolated (no unprivileged namespaces here)"
+        )
+        trials = ", ".join(parts)
+    return [
+        ("trials", trials),
+        (
+            "secrets",
+            "redacted before any request" if s.get("redact_secrets", True) else "NOT redacted",
+        ),
+        ("hosted", "refused (local_only)" if s.get("local_only") else "allowed"),
+        ("sent", "%devstral sent shows the last request"),
+    ]
+
+
+def sent(magics: Any) -> None:
+    """The last request exactly as it left this process: host, model, options, messages."""
+    backend = magics.backend_override or magics.last_backend
+    record = getattr(backend, "last_sent", None)
+    if not record:
+        say("nothing sent yet in this session")
+        return
+    print(f"sent {record.get('time', '')} to {record.get('host')}")
+    print(f"  backend {record.get('backend')} · model {record.get('model')}")
+    options = record.get("options") or {}
+    print("  options " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
+    redacted = record.get("redacted") or {}
+    if redacted:
+        print("  redacted " + ", ".join(sorted(redacted)))
+    tools = record.get("tools") or []
+    if tools:
+        names = [t.get("function", {}).get("name", "?") for t in tools]
+        print("  tools " + ", ".join(names))
+    for message in record.get("messages") or []:
+        print(f"--- {message.get('role')} ---")
+        content = message.get("content")
+        print(content if isinstance(content, str) else json.dumps(content, indent=1))
+        for call in message.get("tool_calls") or []:
+            print(json.dumps(call, indent=1))
 
 
 def _worker_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
@@ -66,7 +132,16 @@ def _worker_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
         ("worker", f"{st.get('state')}, pid {st.get('pid')}, RSS {_mb(st.get('rss'))}"),
         ("model load", f"{loaded:.1f} s" if loaded else "-"),
         ("requests", f"{st.get('requests')} served, {'busy' if st.get('busy') else 'idle'}"),
-        ("idle exit", f"after {st.get('idle_timeout', 0):.0f} s without requests"),
+        (
+            "exit",
+            (
+                f"{st['exit_grace']:.0f} s after its last client process "
+                f"({st.get('clients', 0)} running), or "
+                if st.get("exit_grace", -1) >= 0
+                else ""
+            )
+            + f"after {st.get('idle_timeout', 0):.0f} s without requests",
+        ),
     ]
     cache = st.get("kv_cache")
     if cache:

@@ -120,7 +120,10 @@ class DevstralServerApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Server shutdown: cancel every turn."""
-        for conversation in list(self.conversations):
+        for conversation in list(getattr(self, "conversations", ())):
             conversation.close()
-        self.conversations.clear()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        if hasattr(self, "conversations"):
+            self.conversations.clear()
+        executor = getattr(self, "executor", None)
+        if executor is not None:  # initialize_settings may have failed before making it
+            executor.shutdown(wait=False, cancel_futures=True)

@@ -7,23 +7,31 @@ arrives as :class:`NotebookError` with the browser's one-line reason, which the 
 
 The kernel is the notebook's own. The agent's helper modules are shipped into it through
 ``kernel_eval`` (code the browser runs without touching a cell), so candidate fixes are tried
-in a ``fork()`` of that kernel and a failed candidate never changes the user's state.
+in a ``fork()`` of that kernel and a failed candidate never changes the user's state. Where
+the kernel cannot fork, or does not answer a trial, nothing is tried: candidates become
+proposals (no model-written code runs in the real kernel without the user's approval).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..agent.file_home import (
     CAN_FORK_CALL,
     HELPERS_PRESENT_CALL,
     install_helpers_code,
-    trial_result,
     try_source_call,
 )
-from ..agent.notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult
+from ..agent.notebook import (
+    CellView,
+    ErrorInfo,
+    NotebookError,
+    NotebookHome,
+    RunResult,
+    trial_result,
+)
 
 #: sends one op (name, args, seconds to wait) and returns its value, or raises NotebookError
 OpRequest = Callable[[str, dict[str, Any], float], dict[str, Any]]
@@ -115,11 +123,30 @@ class BrowserNotebook(NotebookHome):
             )
         return self._can_fork
 
-    def try_source(self, cell_id: str, source: str, timeout: float = 60) -> RunResult:
+    def try_source(
+        self,
+        cell_id: str,
+        source: str,
+        timeout: float = 60,
+        *,
+        after: Sequence[str] = (),
+        after_budget: float = 0.0,
+        names: Sequence[str] = (),
+    ) -> RunResult:
         if not self.sandboxed_trials:
-            return super().try_source(cell_id, source, timeout)
-        data = _json_line(self.kernel_eval(try_source_call(source, timeout), timeout + 10))
-        if not isinstance(data, dict):  # the kernel went away meanwhile: run it for real
+            return super().try_source(cell_id, source, timeout)  # refuses: no real-kernel runs
+        options: dict[str, Any] = {}
+        if after:
+            options.update(after=list(after), after_budget=after_budget)
+        if names:
+            options["names"] = list(names)
+        wait = timeout + (after_budget if after else 0) + 15
+        data = _json_line(self.kernel_eval(try_source_call(source, timeout, **options), wait))
+        if not isinstance(data, dict):
+            # the kernel went away or was restarted meanwhile: the trial did not happen, and
+            # nothing runs in the real kernel instead
             self._can_fork = None
-            return super().try_source(cell_id, source, timeout)
+            return RunResult(
+                error=ErrorInfo("TrialUnavailable", "the kernel did not answer the trial")
+            )
         return trial_result(data)

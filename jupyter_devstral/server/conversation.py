@@ -212,6 +212,7 @@ class Conversation:
                 run_timeout=self.settings.get("run_timeout", 60),
                 on_event=emit,
                 cancel=cancel,
+                apply_review=False,  # "runs, review": offered in the panel, not applied
             )
             loop.fix(message["cell_id"])
 

@@ -18,6 +18,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 
 from .. import __version__
+from ..config import key_env_for
 from ..model_catalog import catalog
 from . import protocol
 from .conversation import Conversation
@@ -64,7 +65,12 @@ class ConfigHandler(DevstralAPIHandler):
     async def get(self) -> None:
         settings = self.devstral.settings_dict()
         public = {key: settings.get(key) for key in self.PUBLIC}
-        public["api_key_env"] = settings.get("api_key_env")  # the variable's name, never its value
+        # the variable's name a backend reads, never its value
+        public["api_key_env"] = key_env_for(
+            settings["backend"], settings.get("api_key_env") or "", settings.get("base_url") or ""
+        )
+        public["local_only"] = bool(settings.get("local_only"))
+        public["redact_secrets"] = bool(settings.get("redact_secrets", True))
         self.finish(json.dumps(public))
 
 

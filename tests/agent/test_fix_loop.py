@@ -3,6 +3,7 @@ iterates, every way it stops, and that failed candidates never touch the user's 
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from jupyter_devstral.agent.candidates import defined_names, intent_problem
@@ -74,11 +75,15 @@ def test_fixes_in_one_iteration(home, fmt):
     assert "-total = config['alpah'] + 1\n+total = config['alpha'] + 1\n" in result.diff()
     assert result.usage["calls"] == 1 and result.notes == []
     kinds = [e.kind for e in events]
-    assert kinds[-1] == "stopped" and events[-1].data == {
+    assert kinds[-1] == "stopped"
+    stopped = events[-1].data
+    assert {k: stopped[k] for k in ("reason", "message", "fixed", "label")} == {
         "reason": "fixed",
         "message": "fixed after 1 attempt",
         "fixed": True,
+        "label": "fixed",
     }
+    assert result.label == "fixed" and result.applied and "offer" not in stopped
     assert {"status", "attempt_start", "tool_call", "attempt", "usage"} <= set(kinds)
 
 
@@ -293,11 +298,30 @@ def test_a_doubtful_candidate_waits_for_a_better_one(home):
 
 
 def test_with_nothing_better_the_doubtful_candidate_is_taken_at_the_end(home):
+    """It runs, but its invented constant is a doubt and nothing says it is right: the label
+    is "runs, review" (applied here, where the caller asks for it: the CLI's way)."""
     cell_id = target(home)
     replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING)]
     replies += [reply("tools", STILL_FAILING + " ", cell_id)] * 2  # the same error again
-    result, _, _ = run(home, replies, samples=2)
-    assert result.fixed and result.final == DOUBTFUL and home.cell(cell_id).source == DOUBTFUL
+    result, _, events = run(home, replies, samples=2)
+    assert (result.label, result.fixed, result.runs) == ("runs, review", False, True)
+    assert result.final == DOUBTFUL and home.cell(cell_id).source == DOUBTFUL
+    assert any("7" in reason for reason in result.reasons), result.reasons
+    assert result.message.startswith("runs, review")
+
+
+def test_a_review_edit_is_offered_not_applied_when_asked(home):
+    """The magic and the sidebar: a "runs, review" edit never runs in the real kernel; the
+    stopped event carries it as an offer with its diff."""
+    cell_id = target(home)
+    replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING)]
+    replies += [reply("tools", STILL_FAILING + " ", cell_id)] * 2
+    result, _, events = run(home, replies, samples=2, apply_review=False)
+    assert (result.label, result.runs, result.applied) == ("runs, review", True, False)
+    assert result.final == DOUBTFUL and home.cell(cell_id).source == BROKEN
+    assert kernel_value(home, "'total' in globals()") is False
+    stopped = events[-1].data
+    assert stopped["offer"] == DOUBTFUL and "+total = config['alpha'] + 7" in stopped["diff"]
 
 
 def test_candidates_that_agree_on_the_output_outvote_a_closer_one(home):
@@ -346,3 +370,93 @@ def test_fenced_fix_through_an_openai_compatible_server(home):
         body = stub.chat_requests[0].body
     assert result.fixed and result.final == FIXED
     assert "stop" not in body and body["messages"][-1]["role"] == "user"
+
+
+# -- evidence: the notebook's stored outputs judge the candidates ---------------------------
+def _evidence_home(home_factory, stored_below: str = "6\n"):
+    """xs, then the failing cell, then a cell that prints what it computed (stored: 6)."""
+    home = home_factory(["xs = [1, 2, 3]", "total = sum(x)", "print(total)"], run=False)
+    first, _, below = home.nb.cells
+    assert home.run_cell(first["id"], timeout=30).ok
+    below["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text=stored_below)]
+    below["execution_count"] = 3
+    return home, home.nb.cells[1]["id"]
+
+
+def test_a_candidate_the_cells_below_contradict_loses_to_one_they_agree_with(home_factory):
+    home, cell_id = _evidence_home(home_factory)
+    replies = [reply("tools", s, cell_id) for s in ("total = len(xs)", "total = sum(xs)")]
+    backend = ScriptedBackend(replies)
+    result = FixLoop(backend, home, edit_format_name="tools", samples=2).fix(cell_id)
+    assert (result.label, result.final) == ("fixed", "total = sum(xs)")
+    assert any("matches its stored output" in r for r in result.reasons), result.reasons
+    assert result.evidence["downstream"][0]["match"]["verdict"] == "same"
+    # the cell below ran only in the trials' forks: nothing printed for real, nothing stored
+    assert home.nb.cells[2]["outputs"][0]["text"] == "6\n"
+
+
+def test_a_fix_the_cells_below_contradict_is_runs_review(home_factory):
+    home, cell_id = _evidence_home(home_factory)
+    backend = ScriptedBackend([reply("tools", "total = len(xs)", cell_id)] * 4)
+    result = FixLoop(backend, home, edit_format_name="tools", samples=1).fix(cell_id)
+    assert (result.label, result.fixed, result.runs) == ("runs, review", False, True)
+    assert any("cell 2" in r and "changed" in r for r in result.reasons), result.reasons
+
+
+def test_evidence_off_takes_the_first_clean_candidate(home_factory):
+    """The loop as it was (bench comparisons): no cells below are run, no evidence."""
+    home, cell_id = _evidence_home(home_factory)
+    replies = [reply("tools", s, cell_id) for s in ("total = len(xs)", "total = sum(xs)")]
+    backend = ScriptedBackend(replies)
+    loop = FixLoop(backend, home, edit_format_name="tools", samples=2, evidence=False)
+    result = loop.fix(cell_id)
+    assert result.final == "total = len(xs)" and result.evidence == {}
+
+
+def test_hostile_candidates_wait_for_approval_and_never_run(home_factory, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    home = home_factory([SETUP, ("markdown", "# Sum"), BROKEN])
+    cell_id = target(home)
+    # (fixes that are not one-token changes: a one-token fix would also be tried alone, and
+    # win cleanly, as a transplant)
+    fix = "total = config.get('alpha') + 1\nprint(total)"
+    hostile = f"import os\nos.remove({str(victim)!r})\n{fix}"
+    spawn = f"import subprocess\nsubprocess.run(['touch', {str(tmp_path / 'spawned')!r}])\n{fix}"
+    result, backend, events = run(home, [reply("tools", s, cell_id) for s in (hostile, spawn)])
+    assert victim.read_text() == "keep me" and not (tmp_path / "spawned").exists()
+    assert result.label == "needs approval" and result.reason == "needs_approval"
+    assert [p.action for p in result.proposals] == ["approve", "propose"]
+    assert "deletes" in result.proposals[0].note
+    assert result.proposals[0].effects == [f"file_delete {victim}"]
+    assert [e.data["action"] for e in events if e.kind == "proposal"] == ["approve", "propose"]
+    # the model is told why its edit did not run, and asked again within the cell's effects
+    assert "This edit was not run" in str(backend.requests[1].messages[-1]["content"])
+    assert home.cell(cell_id).source == BROKEN
+
+
+def test_a_secret_placeholder_in_a_candidate_is_never_run(home_factory):
+    home = home_factory([SETUP, ("markdown", "# Sum"), BROKEN])
+    cell_id = target(home)
+    leak = "token = '<secret:API_KEY>'\n" + FIXED
+    result, _, _ = run(home, [reply("tools", leak, cell_id), reply("tools", FIXED, cell_id)])
+    assert result.attempts[0].status == "skipped" and "placeholder" in result.attempts[0].error
+    assert result.label == "fixed" and result.final == FIXED
+
+
+def test_the_time_budget_stops_drawing_candidates(home_factory):
+    import time as clock
+
+    home = home_factory([SETUP, ("markdown", "# Sum"), BROKEN])
+    cell_id = target(home)
+
+    def slow(request):
+        clock.sleep(1.2)
+        return reply("tools", f"total = missing_{len(request.messages)}", cell_id)
+
+    backend = ScriptedBackend([slow] * 20)
+    loop = FixLoop(backend, home, edit_format_name="tools", samples=4, time_budget=3.0)
+    start = clock.monotonic()
+    result = loop.fix(cell_id)
+    assert clock.monotonic() - start < 6 and len(backend.requests) <= 3
+    assert not result.fixed and any("time budget" in n for n in result.notes)

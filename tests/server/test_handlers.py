@@ -45,7 +45,9 @@ async def test_status_and_models_need_auth(jp_fetch):
     r = await jp_fetch("devstral", "models")
     assert {"name": "devstral-small-latest", "backend": "mistral"} in json.loads(r.body)["models"]
     r = await jp_fetch("devstral", "config")
-    assert json.loads(r.body)["api_key_env"] == "MISTRAL_API_KEY"
+    config = json.loads(r.body)
+    assert config["api_key_env"] == ""  # the local default reads no key at all
+    assert config["redact_secrets"] is True and config["local_only"] is False
     for path in ("status", "models", "config"):
         with pytest.raises(HTTPClientError) as info:
             await jp_fetch("devstral", path, headers={"Authorization": ""})

@@ -4,6 +4,7 @@ import type { ICommandPalette } from '@jupyterlab/apputils';
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import type { Conversations } from './conversations';
+import { fixIcon } from './fixButton';
 import type { DevstralSettings } from './settings';
 
 export const SIDEBAR_ID = 'devstral-sidebar';
@@ -50,10 +51,15 @@ export function addCommands(ctx: ICommandContext): void {
     execute: () => app.shell.activateById(SIDEBAR_ID)
   });
 
+  const activeIsCode = () => tracker.activeCell?.model.type === 'code';
   app.commands.addCommand(CommandIDs.fixCell, {
-    label: 'Fix with Devstral',
+    // the cell toolbar (schema/cell-toolbar.json) labels its item itself
+    label: args => (args.toolbar ? '' : 'Fix with Devstral'),
     caption: `Ask Devstral to fix the active code cell (${FIX_SHORTCUT})`,
-    isEnabled: () => tracker.activeCell?.model.type === 'code',
+    icon: fixIcon,
+    isEnabled: activeIsCode,
+    // the cell toolbar sits on the active cell: only code cells get the item
+    isVisible: args => !args.toolbar || activeIsCode(),
     execute: args => {
       const panel = tracker.currentWidget;
       const cellId =

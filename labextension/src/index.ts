@@ -1,6 +1,7 @@
 /**
  * Plugin wiring only: the Devstral sidebar, its commands, the Fix buttons and the
- * renderer of `%%devstral fix`'s "Restore original".
+ * renderer of `%%devstral fix`'s "Restore original"; and the cell toolbar's Fix item
+ * (a plugin of its own so that its schema, schema/cell-toolbar.json, can declare it).
  */
 import {
   ILayoutRestorer,
@@ -8,11 +9,13 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { ICommandContext, SIDEBAR_ID, addCommands, fixCell } from './commands';
+import { configureRendering } from './components/render';
 import { Conversations } from './conversations';
 import { FixButtons } from './fixButton';
 import { RESTORE_RANK, restoreRendererFactory } from './restoreRenderer';
@@ -28,15 +31,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Devstral in a right sidebar: chat, agent edits by cell id, Fix with Devstral.',
   autoStart: true,
   requires: [INotebookTracker, IRenderMimeRegistry],
-  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  optional: [
+    ICommandPalette,
+    ISettingRegistry,
+    ILayoutRestorer,
+    IEditorLanguageRegistry
+  ],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     rendermime: IRenderMimeRegistry,
     palette: ICommandPalette | null,
     registry: ISettingRegistry | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    languages: IEditorLanguageRegistry | null
   ) => {
+    // answers render through JupyterLab: its markdown parser, sanitizer and highlighting
+    configureRendering({ rendermime, languages });
     const serverSettings = app.serviceManager.serverSettings;
     const settings = new DevstralSettings();
     const conversations = new Conversations(serverSettings, settings, {
@@ -87,4 +98,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/**
+ * The cell toolbar's "Fix" item: declared by schema/cell-toolbar.json
+ * (`jupyter.lab.toolbars` "Cell"), which JupyterLab's cell toolbar reads from every plugin;
+ * the command it runs (`devstral:fix-cell`) comes from the main plugin.
+ */
+const cellToolbar: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-devstral:cell-toolbar',
+  description: 'Fix with Devstral in the cell toolbar of code cells.',
+  autoStart: true,
+  activate: () => undefined
+};
+
+export default [plugin, cellToolbar];

@@ -62,7 +62,9 @@ def free_port() -> int:
 class Lab:
     """A running ``jupyter lab``: ``url(path)`` gives a tokened URL."""
 
-    def __init__(self, root: Path, model: str, log_path: Path, **devstral: Any) -> None:
+    def __init__(
+        self, root: Path, model: str, log_path: Path, *, backend: str = "llama_cpp", **devstral: Any
+    ) -> None:
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         settings = root.parent / "lab-settings"
         notify = settings / "@jupyterlab" / "apputils-extension"
@@ -89,7 +91,7 @@ class Lab:
             "--LabApp.news_url=None",
             f"--LabApp.user_settings_dir={settings}",
             f"--LabApp.workspaces_dir={workspaces}",
-            "--DevstralConfig.backend=llama_cpp",
+            f"--DevstralConfig.backend={backend}",  # e.g. openai_compat with base_url=<stub>
             f"--DevstralConfig.model={model}",
         ]
         cmd += [f"--DevstralConfig.{k}={v}" for k, v in devstral.items()]

@@ -1,10 +1,28 @@
-/** One agent step: tool, arguments, result; a line diff for edits; Approve/Reject when asked. */
+/**
+ * One step of a turn as a compact card: what was done (in the user's words: "edit cell 4",
+ * not cell ids), its diff, its result; Approve/Reject when asked. A fix attempt is one card
+ * with its candidates folded in a <details>.
+ */
 import React from 'react';
 
-import type { IDiffLine } from '../diff';
-import type { ICard } from '../turns';
+import type { IAttempt, ICard } from '../turns';
+import { CodeView } from './CodeBlock';
+import { Diff } from './Diff';
 
 const LONG = 2000;
+
+/** How the transcript names a cell: "cell 4", and its first line for a tooltip. */
+export type CellLabel = (cellId: string) => { label: string; hint: string };
+
+/** Arguments that are plumbing, not something the user needs to read. */
+const INTERNAL = new Set([
+  'cell_id',
+  'before_cell_id',
+  'timeout',
+  'index',
+  'cell_type',
+  'source'
+]);
 
 function clip(text: string): string {
   return text.length > LONG
@@ -13,55 +31,7 @@ function clip(text: string): string {
 }
 
 function show(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value, null, 1);
-}
-
-function Args({
-  args,
-  hide
-}: {
-  args: Record<string, unknown>;
-  hide: string[];
-}) {
-  const entries = Object.entries(args).filter(([key]) => !hide.includes(key));
-  if (entries.length === 0) {
-    return null;
-  }
-  return (
-    <dl className="jp-Devstral-cardArgs">
-      {entries.map(([key, value]) => {
-        const text = clip(show(value));
-        return (
-          <div key={key}>
-            <dt>{key}</dt>
-            <dd>
-              {text.includes('\n') || text.length > 60 ? (
-                <pre>{text}</pre>
-              ) : (
-                text
-              )}
-            </dd>
-          </div>
-        );
-      })}
-    </dl>
-  );
-}
-
-function Diff({ lines }: { lines: IDiffLine[] }) {
-  return (
-    <pre className="jp-Devstral-diff">
-      {lines.map((line, i) => (
-        <div
-          key={i}
-          className="jp-Devstral-diffLine"
-          data-op={line.op === ' ' ? 'same' : line.op === '+' ? 'add' : 'del'}
-        >
-          {line.op + ' ' + line.text}
-        </div>
-      ))}
-    </pre>
-  );
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function statusOf(card: ICard, turnDone: boolean): string {
@@ -81,10 +51,148 @@ function statusOf(card: ICard, turnDone: boolean): string {
       : 'failed';
 }
 
+const STATUS_TEXT: Record<string, string> = {
+  waiting: 'needs your approval',
+  running: 'running',
+  pending: 'working',
+  unanswered: 'no result',
+  ok: 'done',
+  failed: 'failed',
+  declined: 'declined',
+  info: ''
+};
+
+/** An edit that changed nothing (a fix that puts the cell back as it was). */
+function unchanged(card: ICard): boolean {
+  return !!card.diff && card.diff.every(line => line.op === ' ');
+}
+
+/** The card's title in the user's words. */
+function titleOf(card: ICard, cell: CellLabel): { text: string; hint: string } {
+  const args = card.args ?? {};
+  const target = (key: string) =>
+    typeof args[key] === 'string'
+      ? cell(args[key] as string)
+      : { label: 'a cell', hint: '' };
+  const ran = card.ops?.includes('run_cell') && card.tool !== 'run_cell';
+  if (card.attempt) {
+    const { iteration, of } = card.attempt;
+    return { text: `Attempt ${iteration}${of ? ` of ${of}` : ''}`, hint: '' };
+  }
+  const verb: Record<string, string> = {
+    edit_cell: 'edit',
+    replace_source: 'edit',
+    run_cell: 'run',
+    read_cell: 'read',
+    delete_cell: 'delete'
+  };
+  const name = card.call ?? card.tool;
+  if (name in verb) {
+    const { label, hint } = target('cell_id');
+    if (name === 'replace_source' && unchanged(card)) {
+      return {
+        text: `${label} kept as it was` + (ran ? ', then run' : ''),
+        hint
+      };
+    }
+    // an agent's edit_cell that the fix loop tried: its title says which attempt
+    if (card.title.startsWith('attempt')) {
+      return { text: card.title, hint };
+    }
+    return {
+      text: `${verb[name]} ${label}` + (ran ? ' and run it' : ''),
+      hint
+    };
+  }
+  if (name === 'insert_cell') {
+    const type = args.cell_type === 'markdown' ? 'markdown' : 'code';
+    if (typeof args.before_cell_id === 'string') {
+      const { label, hint } = target('before_cell_id');
+      return { text: `insert a ${type} cell before ${label}`, hint };
+    }
+    return { text: card.title, hint: '' };
+  }
+  if (name === 'list_cells') {
+    return { text: 'list the cells', hint: '' };
+  }
+  return { text: card.title.replace(/_/g, ' '), hint: '' };
+}
+
+/** A result: its first line, the rest folded. */
+function Result(props: { ok: boolean; text: string }): JSX.Element {
+  const text = clip(props.text.trim());
+  const [first, ...rest] = text.split('\n');
+  return (
+    <div className="jp-Devstral-cardResult" data-ok={String(props.ok)}>
+      <div className="jp-Devstral-resultLine">{first}</div>
+      {rest.length > 0 && (
+        <details className="jp-Devstral-more">
+          <summary>more</summary>
+          <pre>{rest.join('\n')}</pre>
+        </details>
+      )}
+    </div>
+  );
+}
+
+function Args({ args }: { args: Record<string, unknown> }) {
+  const entries = Object.entries(args).filter(([key]) => !INTERNAL.has(key));
+  if (entries.length === 0) {
+    return null;
+  }
+  return (
+    <dl className="jp-Devstral-cardArgs">
+      {entries.map(([key, value]) => (
+        <div key={key}>
+          <dt>{key.replace(/_/g, ' ')}</dt>
+          <dd>{clip(show(value))}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+function Candidates({ attempt }: { attempt: IAttempt }): JSX.Element | null {
+  const { candidates, feedback } = attempt;
+  if (candidates.length === 0) {
+    return null;
+  }
+  const ran = candidates.filter(c => c.result?.ok).length;
+  return (
+    <details className="jp-Devstral-candidates">
+      <summary>
+        {candidates.length} candidate{candidates.length === 1 ? '' : 's'}
+        {ran ? `, ${ran} ran` : ''}
+      </summary>
+      <ol>
+        {candidates.map((c, i) => (
+          <li
+            key={i}
+            className="jp-Devstral-candidate"
+            data-status={!c.result ? 'running' : c.result.ok ? 'ok' : 'failed'}
+          >
+            <div className="jp-Devstral-resultLine">
+              {c.result ? c.result.text.split('\n')[0] : 'running…'}
+            </div>
+            {c.source && <CodeView code={c.source} lang="python" />}
+          </li>
+        ))}
+      </ol>
+      {feedback && (
+        <details className="jp-Devstral-more jp-Devstral-feedback">
+          <summary>what the model was told</summary>
+          <pre>{clip(feedback)}</pre>
+        </details>
+      )}
+    </details>
+  );
+}
+
 export function Card(props: {
   card: ICard;
   /** the card's turn has ended: a call still without result will get none */
   turnDone: boolean;
+  cellLabel: CellLabel;
   decide(card: ICard, approve: boolean): void;
 }): JSX.Element {
   const { card, decide } = props;
@@ -100,29 +208,44 @@ export function Card(props: {
       </div>
     );
   }
+  const title = titleOf(card, props.cellLabel);
+  const source = card.args?.source;
   return (
     <div
       className="jp-Devstral-card"
       data-tool={card.tool}
       data-status={status}
       data-approval={card.approval}
+      data-ops={card.ops?.join(' ')}
     >
       <div className="jp-Devstral-cardHeader">
-        <span className="jp-Devstral-cardTool">{card.title}</span>
-        <span className="jp-Devstral-cardStatus">{status}</span>
+        <span className="jp-Devstral-cardIcon" aria-hidden="true" />
+        <span className="jp-Devstral-cardTool" title={title.hint || undefined}>
+          {title.text}
+        </span>
+        <span className="jp-Devstral-cardStatus">{STATUS_TEXT[status]}</span>
       </div>
-      {card.args && (
-        <Args args={card.args} hide={card.diff ? ['source'] : []} />
-      )}
-      {card.diff && <Diff lines={card.diff} />}
-      {card.result && (
-        <pre
+      {card.args && <Args args={card.args} />}
+      {card.diff
+        ? !unchanged(card) && <Diff lines={card.diff} />
+        : typeof source === 'string' &&
+          source && <CodeView code={source} lang="python" />}
+      {card.result &&
+        !card.attempt &&
+        !(unchanged(card) && card.result.text === 'edited') && (
+          <Result {...card.result} />
+        )}
+      {card.attempt && card.result && (
+        <div
           className="jp-Devstral-cardResult"
           data-ok={String(card.result.ok)}
         >
-          {clip(card.result.text)}
-        </pre>
+          <div className="jp-Devstral-resultLine">
+            {card.result.text.split('\n')[0]}
+          </div>
+        </div>
       )}
+      {card.attempt && <Candidates attempt={card.attempt} />}
       {card.approval === 'pending' && (
         <div className="jp-Devstral-approval">
           <button

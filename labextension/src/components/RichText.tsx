@@ -1,44 +1,49 @@
-/** The model's reply as safe React text: paragraphs, `code`, **bold**, fenced code blocks. */
-import React from 'react';
+/**
+ * The model's reply rendered by JupyterLab: markdown blocks through the rendermime registry
+ * (sanitized), fenced code blocks highlighted like cells with their actions. While the reply
+ * streams, finished blocks keep their DOM and only the growing tail renders again.
+ */
+import React, { useRef } from 'react';
 
-import { splitFences, splitInline } from '../markdown';
+import { renderBlocks } from '../markdown';
 import { CodeBlock, ICodeActions } from './CodeBlock';
+import { useRenderedInto } from './hooks';
+import { renderMarkdownInto } from './render';
 
-function Prose({ text }: { text: string }): JSX.Element {
+const MarkdownBlock = React.memo(function MarkdownBlock(props: {
+  source: string;
+}): JSX.Element {
+  const ref = useRef<HTMLDivElement>(null);
+  useRenderedInto(ref, props.source, renderMarkdownInto);
   return (
-    <div className="jp-Devstral-prose">
-      {splitInline(text).map((span, i) =>
-        span.kind === 'code' ? (
-          <code key={i}>{span.text}</code>
-        ) : span.kind === 'bold' ? (
-          <strong key={i}>{span.text}</strong>
-        ) : (
-          <React.Fragment key={i}>{span.text}</React.Fragment>
-        )
-      )}
-    </div>
+    <div
+      ref={ref}
+      className="jp-Devstral-markdown jp-RenderedHTMLCommon jp-RenderedMarkdown"
+    />
   );
-}
+});
 
 export function RichText(props: {
   text: string;
+  /** no more text will come: a fence never closed is complete all the same */
+  ended: boolean;
   actions: ICodeActions;
 }): JSX.Element {
   return (
-    <>
-      {splitFences(props.text).map((segment, i) =>
-        segment.kind === 'text' ? (
-          <Prose key={i} text={segment.text} />
+    <div className="jp-Devstral-reply">
+      {renderBlocks(props.text, props.ended).map(block =>
+        block.kind === 'markdown' ? (
+          <MarkdownBlock key={block.key} source={block.text} />
         ) : (
           <CodeBlock
-            key={i}
-            code={segment.code}
-            lang={segment.lang}
-            closed={segment.closed}
+            key={block.key}
+            code={block.text}
+            lang={block.lang}
+            complete={block.complete}
             actions={props.actions}
           />
         )
       )}
-    </>
+    </div>
   );
 }

@@ -1,23 +1,25 @@
-"""What the magics show in the cell output: live progress, the diff, the way back.
+"""What the magics show in the cell output, besides a fix's own display (:mod:`.fix_view`):
+one-line messages, a chat answer as it streams, and the offers under a fix.
 
-In a kernel with a front end (``ZMQInteractiveShell``) a fix shows one live box, updated in
-place (status, tokens so far and the last lines of the model's text as it streams), above a
-log of permanent lines (attempts, candidates tried). In plain IPython (a terminal, tests) the
-same events print as lines, like ``jupyter devstral fix`` does on stderr.
+An offer is a button where one renders, its text everywhere else: "Restore original" (the
+cell before a fix), "Apply fix" (an edit that runs but waits for review) and "Run it" (a
+candidate that needs approval: running it once, for real, is the approval). Each displayed
+bundle carries three forms: our MIME type (the labextension renders it in JupyterLab, ranked
+above the widget view), an ipywidgets view (classic Notebook, VS Code) and text/plain that
+holds the code and the ``%devstral`` verb doing the same (terminal IPython, nbconvert).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
-from ..agent.events import AgentEvent
-
 PREFIX = "devstral: "
-TEXT_LINES = 12
-UPDATE_SECONDS = 0.1
+RESTORE_MIME = "application/vnd.jupyter-devstral.restore+json"
+OFFER_MIME = "application/vnd.jupyter-devstral.offer+json"
 
 
 def is_kernel(shell: Any) -> bool:
@@ -31,91 +33,15 @@ def say(text: str) -> None:
 
 
 class ProgressView:
-    """Streams agent events and backend progress into the cell output."""
+    """A chat answer streamed into the cell output, and backend progress as lines."""
 
     def __init__(self, shell: Any) -> None:
-        self.live = is_kernel(shell)
-        self.start = time.perf_counter()
-        self.status_text = "starting"
-        self.text = ""
-        self.tokens = 0
-        self.candidates = 0
-        self._handle: Any = None
-        self._shown = 0.0
         self._mid_line = False
-
-    # -- output primitives -------------------------------------------------------------------
-    def line(self, text: str) -> None:
-        if self._mid_line:
-            sys.stdout.write("\n")
-            self._mid_line = False
-        say(text)
-
-    def _refresh(self, force: bool = False) -> None:
-        if not self.live:
-            return
-        now = time.perf_counter()
-        if not force and now - self._shown < UPDATE_SECONDS:
-            return
-        self._shown = now
-        tail = "\n".join(self.text.splitlines()[-TEXT_LINES:])
-        head = f"[{now - self.start:5.1f}s] {self.status_text}"
-        if self.tokens:
-            head += f" · {self.tokens} tokens generated"
-        bundle = {"text/plain": head + ("\n" + tail if tail else "")}
-        try:
-            from IPython.display import display
-
-            if self._handle is None:
-                self._handle = display(bundle, raw=True, display_id=True)
-            else:
-                self._handle.update(bundle, raw=True)
-        except Exception:
-            self.live = False  # no display machinery: fall back to lines
-
-    # -- sinks -------------------------------------------------------------------------------
-    def status(self, text: str) -> None:
-        """An agent status ("building context"): the live box, or a line without one."""
-        self.status_text = text
-        if self.live:
-            self._refresh(force=True)
-        else:
-            self.line(text)
 
     def progress(self, text: str) -> None:
         """Backend progress (worker start, model loading): a permanent line."""
-        self.line(text)
-        self.status_text = text
-        self._refresh(force=True)
-
-    def event(self, event: AgentEvent) -> None:
-        data = event.data
-        if event.kind == "status":
-            if data["text"].startswith("attempt"):
-                self.line(data["text"])  # a permanent line: the log of the fix
-                self.text = ""
-                self.status_text = data["text"]
-                self._refresh(force=True)
-            else:
-                self.status(data["text"])
-        elif event.kind == "text":
-            self.text += data["text"]
-            if self.live:
-                self._refresh()
-        elif event.kind == "tool_call":
-            self.candidates += 1
-            self.status_text = f"trying candidate {self.candidates}"
-            self._refresh(force=True)
-        elif event.kind == "attempt":
-            verdict = "runs" if data["ok"] else data["error"] or "fails"
-            self.line(f"  candidate {data['iteration']}.{data['sample'] + 1}: {verdict}")
-            self.text = ""
-        elif event.kind == "usage":
-            self.tokens += data.get("completion_tokens", 0)
-        elif event.kind == "stopped":
-            self.status_text = f"stopped: {data['reason']}"
-            self.text = ""
-            self._refresh(force=True)
+        self.end_text()
+        say(text)
 
     def stream_text(self, text: str) -> None:
         """A chat answer: written straight to the output as it comes."""
@@ -129,69 +55,124 @@ class ProgressView:
             self._mid_line = False
 
 
-def show_diff(diff: str) -> None:
-    if diff:
-        sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
-
-
-RESTORE_MIME = "application/vnd.jupyter-devstral.restore+json"
-
-
+# -- offers ----------------------------------------------------------------------------------
 def restore_data(original: str, cell_id: str | None) -> dict[str, Any]:
     """The data of :data:`RESTORE_MIME`: JupyterLab's renderer (the labextension) draws a
     "Restore original" button from it that sets the cell's source to ``original``."""
     return {"cell_id": cell_id, "original": original}
 
 
-def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
-    """A "Restore original" button where one renders; the original text everywhere else.
+def offer_data(action: str, source: str, cell_id: str | None) -> dict[str, Any]:
+    """The data of :data:`OFFER_MIME`: ``apply`` (the renderer's "Apply fix" sets the cell's
+    source) or ``run`` ("Run it" sets it and runs the cell, once)."""
+    return {"cell_id": cell_id, "action": action, "source": source}
 
-    The displayed bundle carries three forms: :data:`RESTORE_MIME` (the labextension renders
-    it as a button in JupyterLab, ranked above the widget), the ipywidgets view (classic
-    Notebook, VS Code) and text/plain, which *is* the original cell, so a front end with
-    neither (terminal IPython, nbconvert) still shows what to paste back. ``%devstral
-    restore`` puts it back through the same replace payload as the fix.
+
+def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:
+    """A "Restore original" button; ``%devstral restore`` does the same through the replace
+    payload of the fix."""
+    _offer(
+        shell,
+        "original cell (run %devstral restore to get it back):\n" + original,
+        {RESTORE_MIME: restore_data(original, cell_id)},
+        ("Restore original", "undo", "Put the cell text from before the fix back"),
+        lambda button: _set_cell(original, cell_id, "Original cell", button, "Restored"),
+    )
+
+
+def offer_apply(shell: Any, source: str, cell_id: str | None) -> None:
+    """An "Apply fix" button for an edit that runs but was not applied: it puts the edit into
+    this cell (it does not run it); ``%devstral apply`` does the same."""
+    _offer(
+        shell,
+        "the edit, not applied (%devstral apply puts it into a cell):\n" + source,
+        {OFFER_MIME: offer_data("apply", source, cell_id)},
+        ("Apply fix", "check", "Put the edit into this cell (it does not run it)"),
+        lambda button: _set_cell(source, cell_id, "The edit", button, "Applied"),
+    )
+
+
+def offer_run(
+    shell: Any, source: str, cell_id: str | None, run: Callable[[], bool] | None = None
+) -> None:
+    """A "Run it" button for a candidate that needs approval: clicking it is the approval.
+
+    In JupyterLab the renderer sets the cell's source and runs the cell. The widget (classic
+    Notebook, VS Code) calls ``run`` in the kernel (the candidate runs once, for real, its
+    output under the button) and, when it worked, sets the cell's text. ``%devstral approve``
+    does the same from a cell.
     """
-    plain = "original cell (run %devstral restore to get it back):\n" + original
+
+    def click(button: Any) -> None:
+        button.disabled = True  # once, whatever happens
+        if run is not None and run():
+            _set_cell(source, cell_id, "The approved candidate", button, "Ran")
+        else:
+            button.description = "Ran"
+
+    _offer(
+        shell,
+        "the candidate, not run (%devstral approve runs it once, for real):\n" + source,
+        {OFFER_MIME: offer_data("run", source, cell_id)},
+        ("Run it", "play", "Approve: run this candidate once, for real, in this kernel"),
+        click,
+    )
+
+
+def _offer(
+    shell: Any,
+    text: str,
+    ours: dict[str, Any],
+    button_args: tuple[str, str, str],
+    on_click: Callable[[Any], None],
+) -> None:
     if not is_kernel(shell):
-        print(plain)
+        print(text)
         return
-    ours = {RESTORE_MIME: restore_data(original, cell_id)}
+    for stream in (sys.stdout, sys.stderr):  # streams first: they are sent on a timer
+        stream.flush()
     try:
         import ipywidgets as widgets
-        from IPython.display import Javascript, Markdown, display
+        from IPython.display import display
 
-        class RestoreBox(widgets.VBox):
+        class OfferBox(widgets.VBox):
             def _repr_mimebundle_(self, **kwargs: Any) -> Any:
                 bundle = super()._repr_mimebundle_(**kwargs)
                 if isinstance(bundle, dict):
-                    bundle["text/plain"] = plain
+                    bundle["text/plain"] = text
                     bundle.update(ours)
                 return bundle
 
-        button = widgets.Button(
-            description="Restore original",
-            icon="undo",
-            tooltip="Put the cell text from before the fix back",
-        )
+        description, icon, tooltip = button_args
+        button = widgets.Button(description=description, icon=icon, tooltip=tooltip)
         out = widgets.Output()
 
-        def restore(_: Any) -> None:
+        def click(_: Any) -> None:
             with out:
                 out.clear_output()
-                display(Javascript(_restore_js(original, cell_id)))
-                display(Markdown("Original cell (paste it back if it did not reappear):"))
-                display(Markdown(f"```python\n{original}\n```"))
+                on_click(button)
 
-        button.on_click(restore)
-        display(RestoreBox([button, out]))
+        button.on_click(click)
+        display(OfferBox([button, out]))
     except Exception:  # no ipywidgets, no comm: our MIME type (JupyterLab) and the text
         try:
             from IPython.display import display
 
-            display({**ours, "text/plain": plain}, raw=True)
+            display({**ours, "text/plain": text}, raw=True)
         except Exception:
-            print(plain)
+            print(text)
+
+
+def _set_cell(source: str, cell_id: str | None, what: str, button: Any, done: str) -> None:
+    """In a widget's callback: set the cell's text through the front end's JavaScript, and
+    show the text to paste where that cannot work (VS Code runs no JavaScript outputs)."""
+    from IPython.display import Javascript, Markdown, display
+
+    display(Javascript(_restore_js(source, cell_id)))
+    display(Markdown(f"{what} (paste it in if the cell did not change):"))
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", source)), default=0))
+    display(Markdown(f"{fence}python\n{source}\n{fence}"))
+    button.description = done
 
 
 _RESTORE_JS = (
@@ -207,7 +188,7 @@ _RESTORE_JS = (
 )
 
 
-def _restore_js(original: str, cell_id: str | None) -> str:
+def _restore_js(source: str, cell_id: str | None) -> str:
     """Best effort: front ends that expose their app object get the cell source set directly."""
     js = _RESTORE_JS.replace("ID", json.dumps(cell_id), 1)  # ids never contain "SRC"
-    return js.replace("SRC", json.dumps(original), 1)
+    return js.replace("SRC", json.dumps(source), 1)

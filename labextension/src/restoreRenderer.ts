@@ -1,14 +1,24 @@
 /**
- * "Restore original" under a cell that `%%devstral fix` rewrote. The kernel displays
- * `application/vnd.jupyter-devstral.restore+json` ({cell_id, original}) beside an ipywidgets
- * button (for classic Notebook and VS Code) and text/plain; here that MIME type outranks the
- * widget view, and its button sets the cell's source back to `original`. The data is plain
- * JSON shown as text, so the factory is safe.
+ * The buttons under a `%%devstral fix` output. The kernel displays each beside an ipywidgets
+ * button (for classic Notebook and VS Code) and text/plain; here our MIME types outrank the
+ * widget view:
+ *
+ * - `application/vnd.jupyter-devstral.restore+json` ({cell_id, original}): "Restore original"
+ *   sets the cell's source back to `original` (the cell was fixed);
+ * - `application/vnd.jupyter-devstral.offer+json` ({cell_id, action, source}): "Apply fix"
+ *   (`apply`: an edit that runs but waits for review) sets the cell's source, and does not
+ *   run it; "Run it" (`run`: a candidate that needs approval) sets it and runs the cell once,
+ *   for real: the click is the approval.
+ *
+ * The data is plain JSON shown as text, so the factory is safe. One factory serves both
+ * types, so registering it once (index.ts) registers both.
  */
+import { Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
 export const RESTORE_MIME = 'application/vnd.jupyter-devstral.restore+json';
+export const OFFER_MIME = 'application/vnd.jupyter-devstral.offer+json';
 export const RESTORE_CLASS = 'jp-Devstral-restore';
 /** Above the widget view (@jupyter-widgets registers it at rank -10): lower wins. */
 export const RESTORE_RANK = -20;
@@ -28,6 +38,30 @@ export function parseRestore(data: unknown): IRestoreData | null {
     return null;
   }
   return { cellId: typeof cell_id === 'string' ? cell_id : null, original };
+}
+
+export type OfferAction = 'apply' | 'run';
+
+export interface IOfferData {
+  cellId: string | null;
+  action: OfferAction;
+  source: string;
+}
+
+/** An offer's data, or null when it is not ours ({cell_id, action, source}). */
+export function parseOffer(data: unknown): IOfferData | null {
+  if (!data || typeof data !== 'object') {
+    return null;
+  }
+  const { cell_id, action, source } = data as Record<string, unknown>;
+  if (typeof source !== 'string' || (action !== 'apply' && action !== 'run')) {
+    return null;
+  }
+  return {
+    cellId: typeof cell_id === 'string' ? cell_id : null,
+    action,
+    source
+  };
 }
 
 /** What the chooser needs of a cell widget. */
@@ -76,36 +110,116 @@ export interface IRestorableCell extends ICellLike {
 /** The cells of every open notebook, one array per notebook. */
 export type CellLister = () => ReadonlyArray<ReadonlyArray<IRestorableCell>>;
 
+/** Runs one cell of an open notebook, as Shift+Enter would (its output in the notebook). */
+export type CellRunner = (cell: IRestorableCell) => Promise<unknown>;
+
+/** What a click on an offer did. */
+export type OfferOutcome = 'applied' | 'ran' | 'not found';
+
+/**
+ * An offer taken: the chosen cell's source becomes the offered code; `run` then runs the
+ * cell, once. Nothing runs when the cell is not found.
+ */
+export async function takeOffer(
+  notebooks: ReadonlyArray<ReadonlyArray<IRestorableCell>>,
+  cellNode: unknown,
+  offer: IOfferData,
+  runner: CellRunner
+): Promise<OfferOutcome> {
+  const cell = chooseCell(notebooks, cellNode, offer.cellId);
+  if (!cell) {
+    return 'not found';
+  }
+  cell.model.sharedModel.setSource(offer.source);
+  if (offer.action !== 'run') {
+    return 'applied';
+  }
+  await runner(cell);
+  return 'ran';
+}
+
+/**
+ * The default runner: the cell's own notebook and its panel's kernel session, found up the
+ * widget tree (a notebook's cells are its children; the notebook is its panel's content).
+ */
+export async function runInItsNotebook(
+  cell: IRestorableCell
+): Promise<boolean> {
+  let notebook: Notebook | null = null;
+  for (let w = (cell as unknown as Widget).parent; w; w = w.parent) {
+    if (!notebook && w instanceof Notebook) {
+      notebook = w;
+    }
+    if (notebook && w instanceof NotebookPanel) {
+      return NotebookActions.runCells(
+        notebook,
+        [cell as unknown as Notebook['widgets'][number]],
+        w.sessionContext
+      );
+    }
+  }
+  throw new Error('the cell is not in an open notebook');
+}
+
+/** The labels of an offer's button: before, while, after. */
+export const OFFER_LABELS: Record<
+  OfferAction,
+  { label: string; busy: string; done: string; title: string }
+> = {
+  apply: {
+    label: 'Apply fix',
+    busy: 'Applying',
+    done: 'Applied',
+    title:
+      'Put the edit into this cell (it does not run it): review it, then run it'
+  },
+  run: {
+    label: 'Run it',
+    busy: 'Running',
+    done: 'Ran',
+    title:
+      'Approve: put this candidate into the cell and run it once, for real, in this kernel'
+  }
+};
+
+/** A collapsed copy of `text`: what to paste when the cell cannot be found. */
+function preview(what: string, text: string): HTMLDetailsElement {
+  const details = document.createElement('details');
+  details.className = 'jp-Devstral-restorePreview';
+  const summary = document.createElement('summary');
+  const lines = text.split('\n').length;
+  summary.textContent = `${what} (${lines} line${lines === 1 ? '' : 's'})`;
+  const pre = document.createElement('pre');
+  pre.textContent = text; // text only: nothing in it is markup
+  details.append(summary, pre);
+  return details;
+}
+
 class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(private readonly _cells: CellLister) {
+  constructor(
+    private readonly _cells: CellLister,
+    private readonly _runner: CellRunner,
+    private readonly _mimeType: string
+  ) {
     super();
     this.addClass('jp-Devstral-restoreOutput');
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     this.node.textContent = '';
+    if (this._mimeType === OFFER_MIME) {
+      this._renderOffer(parseOffer(model.data[OFFER_MIME]));
+      return;
+    }
     const data = parseRestore(model.data[RESTORE_MIME]);
     if (!data) {
       this.node.textContent = 'devstral: no original cell text in this output';
       return;
     }
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = `${RESTORE_CLASS} jp-Button`;
-    button.textContent = 'Restore original';
+    const button = this._button('Restore original');
     button.title = 'Put the cell text from before the fix back';
-
-    const preview = document.createElement('details');
-    preview.className = 'jp-Devstral-restorePreview';
-    const summary = document.createElement('summary');
-    const lines = data.original.split('\n').length;
-    summary.textContent = `original cell (${lines} line${lines === 1 ? '' : 's'})`;
-    const pre = document.createElement('pre');
-    pre.textContent = data.original; // text only: nothing in it is markup
-    preview.append(summary, pre);
-
-    const note = document.createElement('span');
-    note.className = 'jp-Devstral-restoreNote';
+    const copy = preview('original cell', data.original);
+    const note = this._note();
 
     button.addEventListener('click', event => {
       event.stopPropagation();
@@ -116,7 +230,7 @@ class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
       );
       if (!cell) {
         note.textContent = 'cell not found: copy the original below';
-        preview.open = true;
+        copy.open = true;
         return;
       }
       cell.model.sharedModel.setSource(data.original);
@@ -124,22 +238,92 @@ class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
       button.disabled = true;
       note.textContent = '';
     });
+    this._place(button, note, copy);
+  }
 
+  private _renderOffer(offer: IOfferData | null): void {
+    if (!offer) {
+      this.node.textContent = 'devstral: no offered code in this output';
+      return;
+    }
+    const labels = OFFER_LABELS[offer.action];
+    const button = this._button(labels.label);
+    button.title = labels.title;
+    button.dataset.action = offer.action;
+    const copy = preview(
+      offer.action === 'run' ? 'the candidate' : 'the edit',
+      offer.source
+    );
+    const note = this._note();
+
+    button.addEventListener('click', event => {
+      event.stopPropagation();
+      button.disabled = true; // once: a second click must not run it again
+      button.textContent = labels.busy;
+      note.textContent = '';
+      takeOffer(
+        this._cells(),
+        this.node.closest('.jp-Cell'),
+        offer,
+        this._runner
+      )
+        .then(outcome => {
+          if (outcome === 'not found') {
+            note.textContent = 'cell not found: copy the code below';
+            copy.open = true;
+            button.textContent = labels.label;
+            button.disabled = offer.action === 'run';
+            return;
+          }
+          button.textContent = labels.done;
+        })
+        .catch(reason => {
+          button.textContent = labels.done;
+          note.textContent = `could not run the cell: ${reason}`;
+        });
+    });
+    this._place(button, note, copy);
+  }
+
+  private _button(label: string): HTMLButtonElement {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = `${RESTORE_CLASS} jp-Button`;
+    button.textContent = label;
+    return button;
+  }
+
+  private _note(): HTMLSpanElement {
+    const note = document.createElement('span');
+    note.className = 'jp-Devstral-restoreNote';
+    return note;
+  }
+
+  private _place(
+    button: HTMLButtonElement,
+    note: HTMLSpanElement,
+    copy: HTMLDetailsElement
+  ): void {
     const row = document.createElement('div');
     row.className = 'jp-Devstral-restoreRow';
     row.append(button, note);
-    this.node.append(row, preview);
+    this.node.append(row, copy);
   }
 }
 
-/** The renderer factory, for `rendermime.addFactory(factory, RESTORE_RANK)`. */
+/**
+ * The renderer factory of both MIME types, for `rendermime.addFactory(factory,
+ * RESTORE_RANK)`; `runner` runs a cell for "Run it" (default: in the cell's own notebook).
+ */
 export function restoreRendererFactory(
-  cells: CellLister
+  cells: CellLister,
+  runner: CellRunner = runInItsNotebook
 ): IRenderMime.IRendererFactory {
   return {
     safe: true,
-    mimeTypes: [RESTORE_MIME],
+    mimeTypes: [RESTORE_MIME, OFFER_MIME],
     defaultRank: RESTORE_RANK,
-    createRenderer: () => new RestoreRenderer(cells)
+    createRenderer: options =>
+      new RestoreRenderer(cells, runner, options.mimeType)
   };
 }

@@ -5,6 +5,7 @@ one line with nothing raised and nothing lost."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,20 @@ def fenced(source):
     return source + "\n```"
 
 
+def devstral_lines(out):
+    return [line for line in out.splitlines() if line.startswith("devstral:")]
+
+
+def in_order(text, *parts):
+    """Each part occurs in ``text`` (ANSI colours left out), after the one before it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    at = -1
+    for part in parts:
+        found = text.find(part, at + 1)
+        assert found > at, f"{part!r} missing or out of order in:\n{text}"
+        at = found
+
+
 def test_fix_cell_replaces_the_cell_through_next_input(ip, capsys):
     run(ip, DATA)
     model = scripted(fenced("total = df['revenu'].sum()\nprint(total)"), fenced(FIXED))
@@ -74,15 +89,25 @@ def test_fix_cell_replaces_the_cell_through_next_input(ip, capsys):
     out = capsys.readouterr()
     assert result.success  # the magic never fails its cell
     assert next_input(ip) == FIXED
-    assert "KeyError" in out.err  # the original run's traceback, shown as usual
-    assert "attempt 1/3" in out.out and "attempt 2/3" in out.out
-    assert "candidate 1.1: KeyError" in out.out  # a candidate tried and reported
-    assert "-total = df['revnue'].sum()\n+total = df['revenue'].sum()" in out.out  # the diff
-    assert "6.5" in out.out  # the fixed cell's own output
+    # one order, the same as the kernel's display: the progress, the original error, the
+    # diff, the fixed cell's own output, the result line, the way back
+    in_order(
+        out.out,
+        "devstral: attempt 1/3",
+        "candidate 1.1: KeyError",  # a candidate tried and reported
+        "devstral: attempt 2/3",
+        "devstral: 2 candidates tried in 2 rounds",
+        "original error:",
+        "KeyError: 'revnue'",
+        "-total = df['revnue'].sum()\n+total = df['revenue'].sum()",
+        "6.5",  # the fixed cell's own output
+        "devstral: fixed after 2 attempts",
+        f"original cell (run %devstral restore to get it back):\n%%devstral fix --samples 1\n{BROKEN}",
+    )
+    assert out.err == ""  # the traceback is the display's, not a stray stderr stream
+    assert devstral_lines(out.out)[-1].startswith("devstral: fixed after 2 attempts")
     assert out.out.count("devstral: fixed after 2 attempts") == 1
     assert ip.user_ns["total"] == 6.5
-    # the way back: the original text (magic line included) and the candidates are kept
-    assert "original cell" in out.out and f"%%devstral fix --samples 1\n{BROKEN}" in out.out
     record = devstral(ip).last_fix
     assert [a.ok for a in record.result.attempts] == [False, True]
     run(ip, "%devstral restore")
@@ -90,6 +115,9 @@ def test_fix_cell_replaces_the_cell_through_next_input(ip, capsys):
     run(ip, "%devstral candidates")
     assert "candidate 1.1: KeyError" in capsys.readouterr().out
     assert devstral(ip).tracker.last_failure is None
+    for verb in ("apply", "approve"):  # a fixed cell offers nothing more
+        run(ip, f"%devstral {verb}")
+        assert f"nothing to {verb}" in capsys.readouterr().out
 
 
 def test_failed_candidates_leave_the_kernel_state_alone(ip, capsys):
@@ -103,26 +131,140 @@ def test_failed_candidates_leave_the_kernel_state_alone(ip, capsys):
     assert "real kernel" not in capsys.readouterr().out  # forked trials: nothing to warn about
 
 
-def test_without_fork_the_output_says_candidates_ran_for_real(ip, capsys, monkeypatch):
+CONFIG = "config = {'alpha': 1, 'beta': 2}"
+TYPO = "total = config['alpah'] + 1\nprint(total)"
+DOUBTFUL = "total = config['alpha'] + 7\nprint(total)"  # 7: a constant from nowhere
+STILL_FAILING = "total = config['alhpa'] + 1\nprint(total)"
+
+
+def test_a_review_edit_is_shown_and_offered_never_applied_or_run(ip, capsys):
+    """ "runs, review": the diff and the reasons, the result line last, "Apply fix" offered;
+    the kernel never ran it (``total`` stays unset) until the user applies and runs it."""
+    run(ip, CONFIG)
+    replies = [DOUBTFUL, STILL_FAILING, STILL_FAILING + " ", STILL_FAILING + "  "]
+    devstral(ip).backend_override = scripted(*map(fenced, replies))
+    result = run(ip, f"%%devstral fix --samples 2\n{TYPO}")
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None  # the cell keeps its text
+    assert "total" not in ip.user_ns  # not applied, not run
+    in_order(
+        out,
+        "original error:",
+        "+total = config['alpha'] + 7",
+        "devstral: runs, review after 2 attempts",
+        "the edit, not applied (%devstral apply puts it into a cell):\n" + DOUBTFUL,
+    )
+    last = devstral_lines(out)[-1]
+    assert last.startswith("devstral: runs, review") and "a new literal 7" in last
+    assert "not applied, not run" in last
+    run(ip, "%devstral approve")  # not a candidate waiting for approval
+    assert "nothing to approve" in capsys.readouterr().out and "total" not in ip.user_ns
+    run(ip, "%devstral apply")
+    assert next_input(ip) == DOUBTFUL  # this cell holds it now, unrun
+    assert "total" not in ip.user_ns and "not run" in capsys.readouterr().out
+
+
+PROPOSAL = (
+    "total = sum(items)\n"
+    "n = int(open('count.txt').read()) + 1 if os.path.exists('count.txt') else 1\n"
+    "open('count.txt', 'w').write(str(n))\n"
+    "os.remove('raw.csv')"
+)
+
+
+def test_a_candidate_that_needs_approval_runs_only_when_approved_and_once(
+    ip, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw.csv").write_text("precious")
+    run(ip, "import os\nitems = [1, 2, 3]")
+    devstral(ip).backend_override = scripted(fenced(PROPOSAL))
+    result = run(ip, "%%devstral fix --samples 1 --max-iterations 1\ntotal = sum(itemz)")
+    out = capsys.readouterr().out
+    assert result.success and next_input(ip) is None
+    assert (tmp_path / "raw.csv").exists() and not (tmp_path / "count.txt").exists()
+    assert "total" not in ip.user_ns  # never tried, never run
+    in_order(
+        out,
+        "candidate 1.1:",
+        "original error:",
+        "+os.remove('raw.csv')",
+        "devstral: needs approval: ",
+        "the candidate, not run (%devstral approve runs it once, for real):\n" + PROPOSAL,
+    )
+    last = devstral_lines(out)[-1]
+    assert "deletes raw.csv" in last and "needs approval: needs approval" not in last
+    run(ip, "%devstral candidates")  # looking at it runs nothing
+    assert (tmp_path / "raw.csv").exists() and not (tmp_path / "count.txt").exists()
+    capsys.readouterr()
+
+    run(ip, "%devstral approve")
+    out = capsys.readouterr().out
+    assert (tmp_path / "count.txt").read_text() == "1" and not (tmp_path / "raw.csv").exists()
+    assert ip.user_ns["total"] == 6 and next_input(ip) == PROPOSAL
+    assert "approved: the candidate ran once, for real" in out
+    assert devstral(ip).tracker.last_failure is None
+    (tmp_path / "raw.csv").write_text("again")
+    run(ip, "%devstral approve")  # once: never again
+    assert "nothing to approve" in capsys.readouterr().out
+    assert (tmp_path / "count.txt").read_text() == "1" and (tmp_path / "raw.csv").exists()
+
+
+def test_a_candidate_run_from_the_front_end_is_not_approved_again(
+    ip, capsys, tmp_path, monkeypatch
+):
+    """JupyterLab's "Run it" puts the candidate into the cell and runs it: its one run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw.csv").write_text("precious")
+    run(ip, "import os\nitems = [1, 2, 3]")
+    devstral(ip).backend_override = scripted(fenced(PROPOSAL))
+    run(ip, "%%devstral fix --samples 1 --max-iterations 1\ntotal = sum(itemz)")
+    run(ip, "x = 1")  # another cell first: still offered
+    assert not (tmp_path / "count.txt").exists()
+    assert run(ip, PROPOSAL).success  # what "Run it" does: the cell, with the candidate
+    assert (tmp_path / "count.txt").read_text() == "1"
+    capsys.readouterr()
+    (tmp_path / "raw.csv").write_text("again")
+    run(ip, "%devstral approve")
+    assert "nothing to approve" in capsys.readouterr().out
+    assert (tmp_path / "count.txt").read_text() == "1" and (tmp_path / "raw.csv").exists()
+
+
+def test_without_fork_no_candidate_runs_until_approved(ip, capsys, monkeypatch):
+    """No fork here: no sandbox for trials, so each candidate waits for approval; the
+    user's state is untouched until they approve one."""
     monkeypatch.setattr(sandbox, "can_fork", lambda: False)
     run(ip, "items = [1, 2, 3]")
-    devstral(ip).backend_override = scripted(
-        fenced("items.append(99)\nraise ValueError('bad')"), fenced("total = sum(items)")
-    )
-    run(ip, "%%devstral fix --samples 1\ntotal = sum(itemz)")
+    devstral(ip).backend_override = scripted(fenced("items.append(99)\ntotal = sum(items) / 0"))
+    run(ip, "%%devstral fix --samples 1 --max-iterations 1\ntotal = sum(itemz)")
     out = capsys.readouterr().out
-    assert "may have changed its state" in out
-    assert ip.user_ns["items"] == [1, 2, 3, 99]  # what the warning is about
+    assert ip.user_ns["items"] == [1, 2, 3] and "total" not in ip.user_ns
+    assert devstral_lines(out)[-1].startswith("devstral: needs approval")
+    assert "cannot fork" in out
+    run(ip, "%devstral approve")  # the first proposal: it raises, once, for real
+    out = capsys.readouterr()
+    assert "the approved candidate ran once and failed (ZeroDivisionError" in out.out
+    assert "ZeroDivisionError" in out.err  # its traceback, shown
+    assert ip.user_ns["items"] == [1, 2, 3, 99] and next_input(ip) is None
+    run(ip, "%devstral approve")
+    assert "nothing to approve" in capsys.readouterr().out
+    assert ip.user_ns["items"] == [1, 2, 3, 99]
 
 
 def test_a_candidate_that_calls_the_magic_is_no_fix(ip, capsys):
     run(ip, DATA)
     devstral(ip).backend_override = scripted()  # a model with nothing to say: not fixed
     run(ip, f"%%devstral fix --samples 1 --max-iterations 1\n{BROKEN}")
+    out = capsys.readouterr().out
+    last = devstral_lines(out)[-1]
+    assert last.startswith("devstral: not fixed") and "the cell is unchanged" in last
+    # not fixed: the original error stays in view, after the progress
+    in_order(out, "devstral: attempt 1/1", "original error:", "KeyError: 'revnue'", last)
     devstral(ip).backend_override = scripted(fenced(f"%%devstral fix\n{BROKEN}"), fenced(FIXED))
     run(ip, f"%%devstral fix --samples 1\n{BROKEN}")
     out = capsys.readouterr().out
-    assert "candidate 1.1: UsageError: a candidate fix cannot call %devstral itself" in out
+    line = next(s for s in out.splitlines() if "candidate 1.1:" in s)
+    assert "%%devstral" in line and not line.endswith(": runs")  # held back: never run
     assert next_input(ip) == FIXED
     model = devstral(ip).backend_override
     assert "%%devstral" not in model.requests[0].messages[-1]["content"]  # history shows code
@@ -171,7 +313,9 @@ def test_line_fix_takes_up_the_last_failed_cell(ip, capsys):
     run(ip, "%devstral fix")
     out = capsys.readouterr().out
     assert next_input(ip) == FIXED  # offered as the next input
-    assert "+total = df['revenue'].sum()" in out and "offered as the next cell" in out
+    in_order(out, "original error:", "KeyError: 'revnue'", "+total = df['revenue'].sum()")
+    assert devstral_lines(out)[-1].startswith("devstral: fixed after 1 attempt")
+    assert "offered as the next cell" in devstral_lines(out)[-1]
     model = devstral(ip).backend_override
     assert "revnue" in model.requests[0].messages[-1]["content"]  # the failed cell, by content
     capsys.readouterr()
@@ -254,12 +398,12 @@ def test_worker_crash_mid_fix_is_one_line_and_the_next_call_recovers(ip, capsys,
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    from jupyter_devstral.magics import view
+    from jupyter_devstral.magics import fix_view
 
-    original = view.ProgressView.event
+    original = fix_view.FixView.event
     monkey = pytest.MonkeyPatch()
     monkey.setattr(
-        view.ProgressView, "event", lambda self, e: (kill_on_first_token(e), original(self, e))
+        fix_view.FixView, "event", lambda self, e: (kill_on_first_token(e), original(self, e))
     )
     try:
         result = run(ip, f"%%devstral fix\n{BROKEN}")

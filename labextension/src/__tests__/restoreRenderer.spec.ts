@@ -1,13 +1,27 @@
 // Jest runs in Node, without a DOM: the renderer widget is not built here, only the choices
+// and what a click does
 jest.mock('@lumino/widgets', () => ({ Widget: class {} }));
+jest.mock('@jupyterlab/notebook', () => ({
+  Notebook: class {},
+  NotebookPanel: class {},
+  NotebookActions: { runCells: jest.fn(async () => true) }
+}));
+
+import { Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
 import {
   ICellLike,
+  IRestorableCell,
+  OFFER_LABELS,
+  OFFER_MIME,
   RESTORE_MIME,
   RESTORE_RANK,
   chooseCell,
+  parseOffer,
   parseRestore,
-  restoreRendererFactory
+  restoreRendererFactory,
+  runInItsNotebook,
+  takeOffer
 } from '../restoreRenderer';
 
 const cell = (node: string, id: string): ICellLike => ({ node, model: { id } });
@@ -65,10 +79,131 @@ describe('parseRestore', () => {
 });
 
 describe('restoreRendererFactory', () => {
-  it('is a safe renderer of our MIME type, ranked above the widget view', () => {
+  it('is a safe renderer of both our MIME types, ranked above the widget view', () => {
     const factory = restoreRendererFactory(() => []);
-    expect(factory.mimeTypes).toEqual([RESTORE_MIME]);
+    expect(factory.mimeTypes).toEqual([RESTORE_MIME, OFFER_MIME]);
     expect(factory.safe).toBe(true);
     expect(RESTORE_RANK).toBeLessThan(-10); // @jupyter-widgets: rank -10
+  });
+});
+
+describe('parseOffer', () => {
+  it('reads the kernel data', () => {
+    expect(
+      parseOffer({ cell_id: 'c1', action: 'apply', source: 'x = 1' })
+    ).toEqual({ cellId: 'c1', action: 'apply', source: 'x = 1' });
+    expect(parseOffer({ cell_id: null, action: 'run', source: '' })).toEqual({
+      cellId: null,
+      action: 'run',
+      source: ''
+    });
+  });
+
+  it('rejects what is not ours, and actions it does not know', () => {
+    expect(parseOffer(null)).toBeNull();
+    expect(parseOffer({ cell_id: 'c1', source: 'x' })).toBeNull();
+    expect(parseOffer({ action: 'delete', source: 'x' })).toBeNull();
+    expect(parseOffer({ action: 'run', source: 7 })).toBeNull();
+  });
+});
+
+/** A cell whose source is recorded, in the node/id world of chooseCell. */
+function editable(node: string, id: string, source = '') {
+  const cell = {
+    node,
+    source,
+    model: {
+      id,
+      sharedModel: {
+        setSource: (text: string) => {
+          cell.source = text;
+        }
+      }
+    }
+  };
+  return cell;
+}
+
+describe('takeOffer', () => {
+  const CANDIDATE = "total = sum(items)\nos.remove('raw.csv')";
+
+  it('Apply fix sets the source of the cell and never runs it', async () => {
+    const cell = editable('node-1', 'id-1', '%%devstral fix\nbroken');
+    const runner = jest.fn(async () => true);
+    const outcome = await takeOffer(
+      [[cell]],
+      'node-1',
+      { cellId: 'id-1', action: 'apply', source: CANDIDATE },
+      runner
+    );
+    expect(outcome).toBe('applied');
+    expect(cell.source).toBe(CANDIDATE);
+    expect(runner).not.toHaveBeenCalled();
+  });
+
+  it('Run it sets the source, then runs that cell once', async () => {
+    const other = editable('node-0', 'id-0', 'x = 1');
+    const cell = editable('node-1', 'id-1', '%%devstral fix\nbroken');
+    const order: string[] = [];
+    const runner = jest.fn(async (c: IRestorableCell) => {
+      order.push(`run ${c.model.id} with ${(c as typeof cell).source}`);
+    });
+    const outcome = await takeOffer(
+      [[other, cell]],
+      'node-1',
+      { cellId: 'id-1', action: 'run', source: CANDIDATE },
+      runner
+    );
+    expect(outcome).toBe('ran');
+    expect(runner).toHaveBeenCalledTimes(1);
+    expect(order).toEqual([`run id-1 with ${CANDIDATE}`]);
+    expect(other.source).toBe('x = 1');
+  });
+
+  it('a cell it cannot find changes nothing and runs nothing', async () => {
+    const a = editable('node-a', 'same', 'a');
+    const b = editable('node-b', 'same', 'b');
+    const runner = jest.fn(async () => true);
+    const outcome = await takeOffer(
+      [[a], [b]],
+      null,
+      { cellId: 'same', action: 'run', source: CANDIDATE },
+      runner
+    );
+    expect(outcome).toBe('not found');
+    expect([a.source, b.source]).toEqual(['a', 'b']);
+    expect(runner).not.toHaveBeenCalled();
+  });
+
+  it('labels say what the click does', () => {
+    expect(OFFER_LABELS.apply.label).toBe('Apply fix');
+    expect(OFFER_LABELS.run.label).toBe('Run it');
+    expect(OFFER_LABELS.apply.title).toMatch(/does not run/);
+    expect(OFFER_LABELS.run.title).toMatch(/once, for real/);
+  });
+});
+
+describe('runInItsNotebook', () => {
+  it("runs the cell in its notebook with its panel's session", async () => {
+    const session = { name: 'session' };
+    const panel = Object.assign(Object.create(NotebookPanel.prototype), {
+      parent: null,
+      sessionContext: session
+    });
+    const notebook = Object.assign(Object.create(Notebook.prototype), {
+      parent: panel
+    });
+    const cell = Object.assign(editable('n', 'id'), { parent: notebook });
+    await runInItsNotebook(cell);
+    expect(NotebookActions.runCells).toHaveBeenCalledWith(
+      notebook,
+      [cell],
+      session
+    );
+  });
+
+  it('refuses a cell outside any notebook', async () => {
+    const cell = Object.assign(editable('n', 'id'), { parent: null });
+    await expect(runInItsNotebook(cell)).rejects.toThrow(/not in an open/);
   });
 });

@@ -153,6 +153,7 @@ class FixLoop:
         self._sample_seconds = 0.0  # the slowest model call so far
         self._tokens_per_second = 0.0
         self._known, self._inputs = "", set()  # the prompt, and earlier cells' names
+        self._errors: list[str] = []  # the errors met, in words (a call they name was the bug)
         self._sent: list[dict[str, Any]] = []
         self._sent_keys: set[str] = set()
 
@@ -258,7 +259,8 @@ class FixLoop:
             first = result.proposals[0]
             more = len(result.proposals) - 1
             result.label, result.reason = NEEDS_APPROVAL, "needs_approval"
-            result.message = f"needs approval: {first.note}" + (
+            note = first.note.removeprefix("needs approval: ")
+            result.message = f"needs approval: {note}" + (
                 f" (and {more} more candidate{'s' if more > 1 else ''})" if more else ""
             )
         if not result.applied:
@@ -367,6 +369,7 @@ class FixLoop:
         second = self.samples // 3 if len(conversations) > 1 else 0
         quotas = {0: self.samples - second, 1: second} if second else {0: self.samples}
         seen = {error.key}  # errors met so far
+        self._errors = [error.one_line()]
         told: set[tuple[str, str]] = set()  # errors fed back to the model after its edit
         tried = {original.strip()}
         earlier = plan.earlier
@@ -582,6 +585,7 @@ class FixLoop:
             assert run.error is not None
             repeated = run.error.key in seen
             seen.add(run.error.key)
+            self._errors.append(run.error.one_line())
             told.add(run.error.key)
             feedback = self._describe_failure(run)
             if repeated:
@@ -674,7 +678,9 @@ class FixLoop:
     ) -> bool:
         """Label the winner; run it for real (unless it already did, or it needs a review
         that the caller offers instead); True when it is the result."""
-        said = describe_doubts(result.original, source, self._known, self._inputs)
+        said = describe_doubts(
+            result.original, source, self._known, self._inputs, "\n".join(self._errors)
+        )
         verdict, reasons = label(ev if self.use_evidence else None, said)
         if verdict == REVIEW and not self.apply_review and not ran:
             applied = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from collections.abc import Iterable
 
@@ -171,9 +172,12 @@ def _lost_constants(before: ast.AST, after: ast.AST, skip: set[int], known: str)
             found.append(f"a dropped call or operation {shown} (in a string)")
         else:
             found.append(f"a lost literal {shown}")
+    numbers = _numbers(known)
     for kind, text in sorted(new - old):
         if (kind == "num" and text in ("0", "1", "2")) or text in told:
             continue
+        if kind == "num" and float(text) in numbers:
+            continue  # 3.1 written 3.10 in an earlier cell
         if not re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", known):
             found.append(f"a new literal {text if kind == 'num' else repr(text)}")
     return found
@@ -191,18 +195,24 @@ def describe_doubts(
     change raises no doubt."""
     found = [f"the {m} magic was dropped" for m in sorted(_magics(original) - _magics(candidate))]
     before, after = parse_cell(original), parse_cell(candidate)
-    if before is None:  # a SyntaxError to fix: nothing to compare with
-        return found
+    if before is None:  # a SyntaxError to fix: compare what the lines still do, as words
+        return found + _dropped_statements(_statement_words(original), _statement_words(candidate))
     if after is None:
         return [*found, "the change could not be checked (it does not parse as Python)"]
     try:
-        return found + _doubts(original, before, after, known, set(inputs), error)
+        return found + _doubts(original, before, after, known, set(inputs), error, candidate)
     except (RecursionError, MemoryError):
         return [*found, "the change is too deeply nested to check"]
 
 
 def _doubts(
-    original: str, before: ast.Module, after: ast.Module, known: str, inputs: set[str], error: str
+    original: str,
+    before: ast.Module,
+    after: ast.Module,
+    known: str,
+    inputs: set[str],
+    error: str,
+    candidate: str = "",
 ) -> list[str]:
     found = []
     if _shows_result(before) and not _shows_result(after):
@@ -215,21 +225,108 @@ def _doubts(
     if _loops(after) < _loops(before):
         found.append("a dropped loop")
     gone = _call_names(before) - _call_names(after)
-    gone = {g for g in gone if not re.search(rf"\b{re.escape(g)}\b", error)}
+    named = {g for g in gone if re.search(rf"\b{re.escape(g)}\b", error)}
+    gone -= named  # the call the error names was the bug: its replacement is the fix
+    new_calls = _call_names(after) - _call_names(before)
+    gone = {g for g in gone if not difflib.get_close_matches(g, new_calls, 1, 0.75)}  # a typo
     found += [f"a dropped call {name}()" for name in sorted(gone)]
     if not gone and _calls(after) < _calls(before):
         found.append("a dropped call or operation")
     added = (_call_names(after) - _call_names(before)) & _AGGREGATES
-    found += [f"a new aggregate {name}()" for name in sorted(added)]
+    if not named:  # (average() named by the error, replaced by mean(): the fix itself)
+        found += [f"a new aggregate {name}()" for name in sorted(added)]
+    found += _dropped_statements(_statement_kinds(before), _statement_kinds(after))
+    dropped = set(source_uses(ast.unparse(before)).loaded) & inputs
+    dropped -= set(source_uses(ast.unparse(after)).loaded)
+    dropped = {d for d in dropped if not re.search(rf"\b{re.escape(d)}\b", error)}
+    found += [f"it no longer uses {name}" for name in sorted(dropped)]
     if _elifs(after) < _elifs(before):
         found.append(f"an elif chain collapsed ({_elifs(before)} elif -> {_elifs(after)})")
     rebound = set(_assignments(after)) - set(_assignments(before)) - defined_names(original)
     rebound -= mutated_names(original)
+    rebound -= _copied(
+        after, candidate, known
+    )  # the same assignment as an earlier cell's: no change
     found += [f"it overwrites its input {name}" for name in sorted(rebound & inputs)]
     free = set(source_uses(ast.unparse(before)).loaded) - defined_names(original)
     changed = _mutations(after) - _mutations(before) - mutated_names(original)
     changed -= defined_names(original)
     found += [f"it mutates its input {name}" for name in sorted(changed & (inputs or free) & free)]
+    return found
+
+
+def _numbers(text: str) -> set[float]:
+    """Every number written in ``text``, as a value (``3.10`` is 3.1)."""
+    found = set()
+    for match in re.finditer(r"(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", text):
+        try:
+            found.add(float(match.group()))
+        except ValueError:
+            pass
+    return found
+
+
+def _copied(tree: ast.Module, source: str, known: str) -> set[str]:
+    """Names ``tree`` assigns with a statement found as it is in ``known`` (a copy of an
+    earlier cell's line: it sets the input to what it already is)."""
+    lines = {" ".join(line.split()) for line in known.split("\n")}
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            text = " ".join(ast.unparse(node).split())
+            segment = " ".join((ast.get_source_segment(source, node) or "").split())
+            if text in lines or segment in lines:
+                names.update(t.id for t in node.targets)
+    return names
+
+
+#: statements whose loss changes what a cell does (an assignment may be rewritten, these are
+#: rarely the bug): counted in the tree, or as leading words where the cell does not parse
+_STATEMENTS = {
+    ast.Delete: "del",
+    ast.AugAssign: "update (+= ...)",
+    ast.Return: "return",
+    ast.Raise: "raise",
+    ast.Assert: "assert",
+    ast.If: "if",
+    ast.Yield: "yield",
+    ast.Global: "global",
+}
+_WORD = re.compile(
+    r"^[ \t]*(del|return|raise|assert|if|elif|yield|global)\b|[-+*/%|&^@]=(?!=)", re.M
+)
+
+
+def _statement_kinds(tree: ast.AST) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in ast.walk(tree):
+        word = _STATEMENTS.get(type(node))
+        if word:
+            counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def _statement_words(source: str) -> dict[str, int]:
+    """:func:`_statement_kinds` for a cell that does not parse: leading keywords, ``+=``."""
+    counts: dict[str, int] = {}
+    for match in _WORD.finditer(source):
+        word = match.group(1) or "update (+= ...)"
+        word = "if" if word == "elif" else word
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def _dropped_statements(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    """Statements of the original that the candidate no longer has, in words."""
+    found = []
+    for word, count in sorted(before.items()):
+        lost = count - after.get(word, 0)
+        if lost > 0:
+            what = "statement" if word in ("del", "return", "raise", "assert", "global") else ""
+            found.append(
+                f"a dropped {word}{' ' + what if what else ''}"
+                + (f" (x{lost})" if lost > 1 else "")
+            )
     return found
 
 

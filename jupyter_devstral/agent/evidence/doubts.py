@@ -235,7 +235,10 @@ def _doubts(
     added = (_call_names(after) - _call_names(before)) & _AGGREGATES
     if not named:  # (average() named by the error, replaced by mean(): the fix itself)
         found += [f"a new aggregate {name}()" for name in sorted(added)]
-    found += _dropped_statements(_statement_kinds(before), _statement_kinds(after))
+    kinds_before, kinds_after = _statement_kinds(before), _statement_kinds(after)
+    if _elifs(after) < _elifs(before):  # told below as a collapsed chain
+        kinds_after["if"] = max(kinds_after.get("if", 0), kinds_before.get("if", 0))
+    found += _dropped_statements(kinds_before, kinds_after)
     dropped = set(source_uses(ast.unparse(before)).loaded) & inputs
     dropped -= set(source_uses(ast.unparse(after)).loaded)
     dropped = {d for d in dropped if not re.search(rf"\b{re.escape(d)}\b", error)}

@@ -127,3 +127,79 @@ def test_hostile_candidates_cost_a_line_never_a_crash():
         "the change could not be checked (it does not parse as Python)"
     ]
     assert describe_doubts("x = (", "x = 1") == []  # a SyntaxError fixed: nothing to compare
+
+
+def test_dropped_statements_are_doubts():
+    assert "a dropped del statement" in describe_doubts(
+        "for k, v in list(stock.items()):\n    if v < 1:\n        del stock[k]",
+        "for k, v in list(stock.items()):\n    if v < 1:\n        stock[k] = 0",
+    )
+    assert describe_doubts(
+        "def hit(n):\n    hits += 1\n    return n\nseen = [hit(i) for i in range(3)]",
+        "def hit(n):\n    return n\nseen = [hit(i) for i in range(3)]",
+    ) == ["a dropped update (+= ...)"]
+    assert describe_doubts(
+        "def norm(v):\n    if v is None:\n        return 0\n    return v\nout = norm(x)",
+        "def norm(v):\n    return v or 0\nout = norm(x)",
+    ) == ["a dropped if", "a dropped return statement"]
+    # the honest fix keeps them: a global declaration added is no loss
+    assert (
+        describe_doubts(
+            "def hit(n):\n    hits += 1\n    return n\nseen = [hit(i) for i in range(3)]",
+            "def hit(n):\n    global hits\n    hits += 1\n    return n\nseen = [hit(i) for i in range(3)]",
+        )
+        == []
+    )
+
+
+def test_a_cell_that_does_not_parse_is_compared_by_its_statements():
+    broken = "def cap(v, top):\n    if v > top:\n        return top\n  return v\nr = cap(5, 3)"
+    honest = "def cap(v, top):\n    if v > top:\n        return top\n    return v\nr = cap(5, 3)"
+    lazy = "def cap(v, top):\n    return min(v, top)\nr = cap(5, 3)"
+    assert describe_doubts(broken, honest) == []
+    assert describe_doubts(broken, lazy) == ["a dropped if", "a dropped return statement"]
+
+
+def test_an_input_no_longer_used_is_a_doubt_unless_the_error_names_it():
+    assert (
+        describe_doubts(
+            "bill = sum(cost[i] for i in basket)", "bill = len(basket)", inputs={"cost", "basket"}
+        )[-1]
+        == "it no longer uses cost"
+    )
+    assert (
+        describe_doubts(
+            "total = sum(prics)",
+            "total = sum(prices)",
+            inputs={"prices"},
+            error="NameError: name 'prics' is not defined",
+        )
+        == []
+    )
+
+
+def test_a_renamed_call_is_a_typo_fixed_and_its_replacement_is_the_fix():
+    assert describe_doubts("r = math.sqr(x)", "r = math.sqrt(x)") == []
+    assert (
+        describe_doubts(
+            "c = statistics.average(v)",
+            "c = statistics.mean(v)",
+            error="AttributeError: module 'statistics' has no attribute 'average'",
+        )
+        == []
+    )
+    assert describe_doubts("c = statistics.average(v)", "c = statistics.mean(v)") == [
+        "a dropped call average()",
+        "a new aggregate mean()",
+    ]
+
+
+def test_a_copy_of_an_earlier_assignment_or_a_number_written_differently_is_not_new():
+    known = "# cell 0\nrates = [0.10, 0.25]\n"
+    assert (
+        describe_doubts(
+            "t = apply(rates)", "rates = [0.10, 0.25]\nt = apply(rates)", known, inputs={"rates"}
+        )
+        == []
+    )
+    assert describe_doubts("t = apply(r)", "t = apply(r) * 0.10", known) == []

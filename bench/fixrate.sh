@@ -10,7 +10,8 @@
 #
 # The code under test is copied first and everything runs from that copy (`python -m` puts
 # the current folder first on sys.path: run from the repo, it would import the live tree), so
-# edits made while it runs don't leak into the run. Each task's `--json` result (attempts
+# edits made while it runs don't leak into the run. It ends with bench/claims.py's figures:
+# tasks solved and wrong "fixed" claims. Each task's `--json` result (attempts
 # included) is kept next to its output notebook, as <workdir>/<id>.fixed.ipynb.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ cp -r "${SRC:-.}/jupyter_devstral" "$snap/"
 py="$root/.venv/bin/python"
 echo "code snapshot $snap, work in $workdir, $(date -Is)" >&2
 cd "$snap"
-PYTHONPATH=$snap exec nice -n "${NICE:-15}" "$py" "$root/../shared/fixbench/fixbench.py" run \
+# --accept-review: a "runs, review" fix is written too, so the hidden check measures every fix
+# that runs ("solved"); the label in each --json says what the CLI claimed (bench/claims.py)
+PYTHONPATH=$snap nice -n "${NICE:-15}" "$py" "$root/../shared/fixbench/fixbench.py" run \
   "$tasks" --workdir "$workdir" ${ONLY:+--only "$ONLY"} --cmd \
-  "PYTHONPATH=$snap $py -m jupyter_devstral.cli fix {notebook} --cell {cell} --output {output} --model $model -q --json $* > {output}.json"
+  "PYTHONPATH=$snap $py -m jupyter_devstral.cli fix {notebook} --cell {cell} --output {output} --model $model -q --json --accept-review $* > {output}.json" |
+  tee "$workdir/run.log"
+"$py" "$root/bench/claims.py" "$workdir" "$workdir/run.log"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import inspect
 import json
 import os
 import tempfile
@@ -23,49 +22,15 @@ from typing import Any
 
 import nbformat
 
-from . import api_facts, sandbox, variables
 from .kernel import KernelError, KernelSession
+from .kernel_helpers import (  # noqa: F401 (also imported from here by the server and tests)
+    CAN_FORK_CALL,
+    HELPER_MODULES,
+    HELPERS_PRESENT_CALL,
+    install_helpers_code,
+    try_source_call,
+)
 from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
-
-HELPER_MODULES = {
-    "__devstral_sandbox": sandbox,
-    "__devstral_variables": variables,
-    "__devstral_api_facts": api_facts,
-}
-
-
-def install_helpers_code() -> str:
-    """Code that loads the self-contained helper modules into a kernel's ``sys.modules``."""
-    parts = ["import sys as _s, types as _t"]
-    for name, module in HELPER_MODULES.items():
-        source = inspect.getsource(module)
-        parts.append(
-            f"_m = _t.ModuleType({name!r}); _m.__file__ = '<{name}>'\n"
-            f"exec(compile({source!r}, '<{name}>', 'exec'), _m.__dict__); _s.modules[{name!r}] = _m"
-        )
-    parts.append("del _s, _t, _m")
-    return "\n".join(parts)
-
-
-#: Helper calls that bind no names in the user's namespace; each prints one JSON line.
-CAN_FORK_CALL = (
-    "print(__import__('json').dumps(__import__('sys').modules['__devstral_sandbox'].can_fork()))"
-)
-HELPERS_PRESENT_CALL = (
-    "print(__import__('json').dumps("
-    f"all(n in __import__('sys').modules for n in {sorted(HELPER_MODULES)!r})))"
-)
-
-
-def try_source_call(source: str, timeout: float, **options: Any) -> str:
-    """Kernel code that tries ``source`` in a fork and prints the result as JSON
-    (``options``: the cells to run after it and the names to describe, see
-    :meth:`~.notebook.NotebookHome.try_source`)."""
-    extra = "".join(f", {k}={list(v) if isinstance(v, tuple) else v!r}" for k, v in options.items())
-    return (
-        f"__import__('sys').modules['__devstral_sandbox'].try_source_json("
-        f"{source!r}, {timeout!r}{extra})"
-    )
 
 
 @dataclass

@@ -25,13 +25,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import api_facts, sandbox, variables
+from .kernel_helpers import HELPER_MODULES
 from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
 
-HELPER_MODULES = {
-    "__devstral_sandbox": sandbox,
-    "__devstral_variables": variables,
-    "__devstral_api_facts": api_facts,
-}
 OUT_CELLS = 3  # history cells whose Out[N] value is shown to the model
 OUT_CHARS = 2000
 

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from jupyter_devstral.agent import sandbox
+from jupyter_devstral.agent import sandbox, trial_fence
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not sandbox.can_fork(), reason="Linux forks"
@@ -156,7 +156,7 @@ def test_memory_bomb_hits_the_address_space_limit():
     assert big["error"]["ename"] == "MemoryError" and big["error"]["limit"] == "memory"
     assert "the trial exceeded its memory limit" in big["error"]["evalue"]
     assert big["error"]["traceback"][-1] == f"MemoryError: {big['error']['evalue']}"
-    limit = sandbox._vm_size() + 256 * 2**20
+    limit = trial_fence._vm_size() + 256 * 2**20
     growing = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 2**20))"
     result = sandbox.try_source(growing, 20, limits={"memory_bytes": limit})
     assert result["error"]["ename"] == "MemoryError", result["error"]
@@ -301,7 +301,7 @@ def test_an_unprivileged_kernel(world_writable):
     import subprocess  # noqa: F401
     import tokenize  # noqa: F401
 
-    sandbox._libc_call("getpid")  # load libc now
+    trial_fence._libc_call("getpid")  # load libc now
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -314,8 +314,8 @@ def test_an_unprivileged_kernel(world_writable):
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-                sandbox._libc_call("prctl", 4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a user's own
-                sandbox._ISOLATION.clear()
+                trial_fence._libc_call("prctl", 4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a user's own
+                trial_fence._ISOLATION.clear()
                 made = world_writable / "made.txt"
                 trials = {
                     "net": sandbox.try_source(connect_candidate(port), 10),

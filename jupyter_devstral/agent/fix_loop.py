@@ -31,13 +31,12 @@ is doubtful), else ``runs, review``, ``needs approval`` or ``not fixed``.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
+from ..backends.base import Backend, BackendError, CancelToken, ToolCall, Usage
 from .candidates import (
     STRONG_DOUBT,
     clean_candidate,
@@ -57,6 +56,7 @@ from .evidence import Evidence, describe_doubts, label
 from .fix_result import FIXED, NEEDS_APPROVAL, REVIEW, Attempt, FixResult, Proposal
 from .notebook import ErrorInfo, NotebookHome, RunResult
 from .outputs import error_from_outputs, error_lines, render_outputs, simple_traceback
+from .sampling import Sampler
 from .tools import describe_run
 from .trials import APPROVE, PROPOSE, REJECT, TrialPlan, restore_secret_lines
 
@@ -146,16 +146,22 @@ class FixLoop:
         self.use_evidence = evidence
         self.evidence_cells, self.evidence_seconds = evidence_cells, evidence_seconds
         self.time_budget = time_budget
-        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
-        self.last_usage: Usage | None = None
-        self._reply_tokens = 1024  # set per cell by fix()
-        self._deadline = float("inf")
-        self._sample_seconds = 0.0  # the slowest model call so far
-        self._tokens_per_second = 0.0
+        self.sampler = Sampler(backend, self.format, self.cancel, self.emit)
         self._known, self._inputs = "", set()  # the prompt, and earlier cells' names
         self._errors: list[str] = []  # the errors met, in words (a call they name was the bug)
-        self._sent: list[dict[str, Any]] = []
-        self._sent_keys: set[str] = set()
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Tokens and calls so far (the sampler's count)."""
+        return self.sampler.usage
+
+    @property
+    def last_usage(self) -> Usage | None:
+        return self.sampler.last_usage
+
+    def _ask(self, *args: Any, **kwargs: Any) -> tuple[str, list[ToolCall]]:
+        """One model call (benches drive it directly): see :meth:`.Sampler.ask`."""
+        return self.sampler.ask(*args, **kwargs)
 
     # -- helpers -----------------------------------------------------------------------------
     def _status(self, text: str) -> None:
@@ -172,81 +178,10 @@ class FixLoop:
 
         return _UNDEFINED.sub(hint, summary)
 
-    def _time_left(self) -> float:
-        return self._deadline - time.monotonic()
-
-    def _no_time_for_a_sample(self) -> bool:
-        """The budget will not hold one more model call (the slowest so far, plus a trial)."""
-        return self._time_left() < max(1.0, self._sample_seconds + 2.0)
-
-    def _ask(
-        self, messages: list[dict], cell_id: str, iteration: int, sample: int, conv: int = 0
-    ) -> tuple[str, list[ToolCall]]:
-        options = self.format.request(cell_id)
-        cap = min(options["max_tokens"], self._reply_tokens)
-        if self._tokens_per_second and self._deadline != float("inf"):
-            # never start a reply that could not end within the budget
-            cap = max(64, min(cap, int(self._time_left() * self._tokens_per_second * 0.9)))
-        options["max_tokens"] = cap
-        tools = options.pop("tools")
-        started = time.monotonic()
-        events = self.backend.chat(
-            messages,
-            tools,
-            # the first sample of each round is the model's best guess; the others explore,
-            # hotter and hotter (the backend's min_p keeps them sane; a small model copies
-            # the failing line unchanged at lower temperatures)
-            temperature=0.0 if sample == 0 else min(2.0, 0.7 + 0.2 * sample),
-            seed=1000 * iteration + 100 * conv + sample,
-            cancel=self.cancel,
-            **options,
-        )
-        text, calls, generated = [], [], 0
-        for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-                self.emit(AgentEvent("text", {"text": event.text}))
-            elif isinstance(event, ToolCall):
-                calls.append(event)
-            elif isinstance(event, Usage):
-                self.last_usage = event
-                generated = event.completion_tokens
-                for key in ("prompt_tokens", "completion_tokens", "cached_tokens"):
-                    self.usage[key] += getattr(event, key)
-                self.usage["calls"] += 1
-                self.emit(
-                    AgentEvent(
-                        "usage",
-                        {
-                            "prompt_tokens": event.prompt_tokens,
-                            "completion_tokens": event.completion_tokens,
-                            "cached_tokens": event.cached_tokens,
-                        },
-                    )
-                )
-        seconds = time.monotonic() - started
-        self._record_sent()
-        self._sample_seconds = max(self._sample_seconds, seconds)
-        if generated >= 16 and seconds > 0:
-            self._tokens_per_second = generated / seconds
-        return "".join(text), calls
-
-    def _record_sent(self) -> None:
-        """Keep what the backend says it sent, once per distinct request (the samples of a
-        round share their messages)."""
-        record = getattr(self.backend, "last_sent", None)
-        if not isinstance(record, dict):
-            return
-        key = json.dumps(record.get("messages"), sort_keys=True, default=str)
-        if key not in self._sent_keys:
-            self._sent_keys.add(key)
-            self._sent.append(record)
-
     # -- the loop ----------------------------------------------------------------------------
     def fix(self, cell_id: str, error: ErrorInfo | None = None) -> FixResult:
         start = time.perf_counter()
-        if self.time_budget:
-            self._deadline = time.monotonic() + self.time_budget
+        self.sampler.start(self.time_budget)
         original = self.home.cell(cell_id).source
         result = FixResult(cell_id, original, original, False, "", "")
         try:
@@ -267,8 +202,8 @@ class FixLoop:
             self.home.replace_source(cell_id, original)
             if not result.runs:
                 result.final = original if result.reason != "cancelled" else result.final
-        result.usage = dict(self.usage)
-        result.sent = list(self._sent)
+        result.usage = dict(self.sampler.usage)
+        result.sent = list(self.sampler.sent)
         result.seconds = time.perf_counter() - start
         self.emit(
             AgentEvent(
@@ -337,7 +272,7 @@ class FixLoop:
         assert error is not None
         # a fix is rarely much longer than the cell: cap replies so a rambling sample is cheap
         size = self.backend.count_tokens(original)
-        self._reply_tokens = min(4 * size + 160, 2 * size + 400)
+        self.sampler.reply_tokens = min(4 * size + 160, 2 * size + 400)
         self._status("building context")
         variables = self.variables(original)
         facts = self.home.api_facts(original, error) if self.use_evidence else ""
@@ -395,7 +330,7 @@ class FixLoop:
         # candidates that run but look doubtful: kept while the loop looks for a better one
         tentative: list[tuple[Any, ...]] = []
         for iteration in range(1, self.max_iterations + 1):
-            if iteration > 1 and self._no_time_for_a_sample():
+            if iteration > 1 and self.sampler.no_time_for_a_sample():
                 break
             result.iterations = iteration
             self.emit(
@@ -419,7 +354,7 @@ class FixLoop:
                 if self.cancel.cancelled:
                     result.reason = "cancelled"
                     return
-                if (sample or iteration > 1) and self._no_time_for_a_sample():
+                if (sample or iteration > 1) and self.sampler.no_time_for_a_sample():
                     result.notes.append(
                         f"stopped drawing candidates: the fix's time budget "
                         f"({self.time_budget:g} s) was nearly spent"
@@ -427,7 +362,7 @@ class FixLoop:
                     break
                 messages = conversations[conv]
                 try:
-                    text, calls = self._ask(messages, cell_id, iteration, sample, conv)
+                    text, calls = self.sampler.ask(messages, cell_id, iteration, sample, conv)
                 except BackendError as exc:
                     if exc.kind != "bad_response":
                         raise
@@ -607,7 +542,7 @@ class FixLoop:
             )
         if self._settle(cell_id, tentative, result):
             return
-        if self._no_time_for_a_sample() and result.iterations < self.max_iterations:
+        if self.sampler.no_time_for_a_sample() and result.iterations < self.max_iterations:
             result.reason = "time_budget"
             result.message = f"not fixed within the time budget ({self.time_budget:g} s)"
             return

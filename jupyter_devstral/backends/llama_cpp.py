@@ -13,8 +13,10 @@
   reports how many were reused.
 
 ``model`` is a path to a ``.gguf`` file or a Hugging Face repo ``owner/name[:file-glob]``
-fetched once with ``Llama.from_pretrained`` (needs network and ``huggingface_hub``), e.g. the
-default ``mistralai/Devstral-Small-2507_gguf:*Q4_K_M.gguf`` (about 14 GB).
+fetched once with ``Llama.from_pretrained`` (needs network and ``huggingface_hub``), e.g.
+``mistralai/Devstral-Small-2507_gguf:*Q4_K_M.gguf`` (about 14 GB). That repo is the default,
+but only a copy already downloaded is used unasked: with no model chosen,
+:func:`resolve_model` says how to choose one.
 """
 
 from __future__ import annotations
@@ -59,18 +61,33 @@ def _is_repo_id(model: str) -> bool:
     ) or (":" in model and model.split(":", 1)[0].count("/") == 1 and not os.path.exists(model))
 
 
-def resolve_model(model: str | None) -> str:
-    """The model to load: ``model``, else ``$DEVSTRAL_MODEL``, else the default repo.
+def resolve_model(model: str | None, where: str = "cli") -> str:
+    """The model to load: ``model``, else ``$DEVSTRAL_MODEL``, else an already downloaded copy
+    of the default repo.
 
-    A file path comes back absolute; a missing file raises a one-line ``missing_model`` error.
+    A file path comes back absolute; a repo id comes back as its downloaded file when there is
+    one (no network, no ``huggingface_hub`` needed), else as it is (downloaded on load: the
+    user asked for it). A missing file, or no model at all, raises a one-line
+    ``missing_model`` error that says what to set (``where``: ``cli``, ``magic`` or ``lab``
+    wording, see :func:`~jupyter_devstral.model_catalog.no_model_message`): nothing is
+    downloaded that nobody chose.
     """
-    model = os.path.expanduser(model or os.environ.get("DEVSTRAL_MODEL") or DEFAULT_MODEL)
+    from ..model_catalog import hub_file, no_model_message
+
+    chosen = (model or "").strip() or (os.environ.get("DEVSTRAL_MODEL") or "").strip()
+    if not chosen:
+        cached = hub_file(DEFAULT_MODEL)
+        if cached is None:
+            raise BackendError(no_model_message(where), kind="missing_model")
+        return str(cached)
+    model = os.path.expanduser(chosen)
     if _is_repo_id(model):
-        return model
+        cached = hub_file(model)
+        return str(cached) if cached is not None else model
     if not os.path.isfile(model):
         raise BackendError(
-            f"model file not found: {model} (pass --model or set DevstralConfig.model or "
-            f"DEVSTRAL_MODEL to a .gguf path, or a Hugging Face repo such as {DEFAULT_MODEL})",
+            f"model file not found: {model} (set --model, DevstralConfig.model or "
+            "$DEVSTRAL_MODEL to an existing .gguf file; %devstral models lists those found)",
             kind="missing_model",
         )
     return os.path.abspath(model)
@@ -143,6 +160,13 @@ class LlamaCppBackend(Backend):
                 self._llm = llama_cpp.Llama(model_path=self.model, **options)
         except Exception as exc:  # download refused, corrupt file, out of memory
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if _is_repo_id(self.model):  # the user chose a download; a local file needs none
+                raise BackendError(
+                    f"cannot download model {self.model} from the Hugging Face hub: {reason} "
+                    "(or set the model to a local .gguf file: %devstral models lists those "
+                    "found)",
+                    kind="missing_model",
+                ) from exc
             raise BackendError(
                 f"cannot load model {self.model}: {reason}", kind="missing_model"
             ) from exc

@@ -207,7 +207,11 @@ class DevstralMagics(Magics):
           %config DevstralConfig.model = "~/models/Devstral-Small-2507-Q4_K_M.gguf"
           %config DevstralConfig.backend = "mistral"    # key from $MISTRAL_API_KEY
 
-        Environment: DEVSTRAL_MODEL, DEVSTRAL_BACKEND, DEVSTRAL_BASE_URL, MISTRAL_API_KEY.
+        Environment: each setting falls back to DEVSTRAL_<SETTING> (DEVSTRAL_MODEL,
+        DEVSTRAL_BACKEND, DEVSTRAL_BASE_URL, DEVSTRAL_N_CTX...); keys come from
+        MISTRAL_API_KEY / OPENAI_API_KEY. A kernel started by JupyterLab gets the settings
+        the server was given (jupyter lab --DevstralConfig.model=...) through these
+        variables; %config here still wins. %devstral status says where each came from.
         """
         from . import chat, fix, info
 

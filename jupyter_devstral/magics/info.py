@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..backends.base import BackendError
 from ..backends.llama_cpp import _is_repo_id
-from ..config import key_env_for
-from ..model_catalog import HOSTED_MODELS, local_models
+from ..config import key_env_for, setting_sources
+from ..model_catalog import HOSTED_MODELS, hub_file, local_models, model_places, model_problem
 from .view import say
 
 
@@ -24,12 +25,28 @@ def _rows(rows: list[tuple[str, str]]) -> None:
 
 
 def status(magics: Any) -> None:
-    """Backend, model, context size, last usage and the local model worker; starts nothing."""
+    """Backend, model, context size, last usage and the local model worker, each setting with
+    where it came from (see ``config.setting_sources``); starts nothing."""
     s = magics.settings()
+    found = setting_sources(magics.devstral_config)
+    sources = {name: source for name, (_, source) in found.items()}
     backend = magics.backend_override or magics.last_backend
-    rows = [("backend", s["backend"]), ("model", getattr(backend, "model", None) or s["model"])]
+    problem = None if magics.backend_override is not None else model_problem(s)
+    model = getattr(backend, "model", None) or s["model"]
+    if s["backend"] != "llama_cpp" and s["model_source"] == "default":
+        model = getattr(backend, "model", None) or "the backend's default"  # not the GGUF repo
+    rows = [
+        ("backend", f"{s['backend']} ({sources['backend']})"),
+        ("model", f"{model} ({s['model_source']})"),
+    ]
+    if problem:
+        rows.append(("problem", problem))
+    if s["base_url"] or s["backend"] != "llama_cpp":
+        rows.append(("base url", f"{_shown_url(s['base_url']) or '-'} ({sources['base_url']})"))
     window = getattr(getattr(backend, "capabilities", None), "context_window", None)
-    rows.append(("context", f"{window or s['n_ctx']} tokens"))
+    rows.append(
+        ("context", f"{window} tokens" if window else f"{s['n_ctx']} tokens ({sources['n_ctx']})")
+    )
     usage = magics.last_usage
     if usage:
         rows.append(
@@ -43,23 +60,50 @@ def status(magics: Any) -> None:
     else:
         rows.append(("last usage", "none yet"))
     if s["backend"] == "llama_cpp" and magics.backend_override is None:
-        rows += _worker_rows(magics, s)
+        rows += [("worker", "not started: no usable model")] if problem else _worker_rows(magics, s)
     elif s["backend"] != "llama_cpp":
         env = key_env_for(s["backend"], s["api_key_env"], s["base_url"])
+        named = f" (named by api_key_env, {sources['api_key_env']})" if s["api_key_env"] else ""
         rows.append(
             (
                 "api key",
-                f"${env} is {'set' if os.environ.get(env) else 'not set'}"
+                f"${env} is {'set' if os.environ.get(env) else 'not set'}{named}"
                 if env
                 else "none sent (MISTRAL_API_KEY goes only to the Mistral API; set api_key_env)",
             )
         )
-    rows += _trust_rows(magics, s)
+    rows += _trust_rows(magics, s, sources)
+    others = [
+        f"{name} {value} ({source})"
+        for name, (value, source) in found.items()
+        if name in OTHER_SETTINGS and source != "default"
+    ]
+    if others:
+        rows.append(("also set", "; ".join(others)))
     print("devstral status")
     _rows(rows)
 
 
-def _trust_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
+#: shown under "also set" when not at their defaults (the rows above show the others)
+OTHER_SETTINGS = (
+    "max_iterations",
+    "samples",
+    "run_timeout",
+    "worker_idle_timeout",
+    "worker_exit_grace",
+)
+
+
+def _shown_url(url: str) -> str:
+    """A URL without the password it may carry (http://user:pw@host)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _trust_rows(magics: Any, s: dict[str, Any], sources: dict[str, str]) -> list[tuple[str, str]]:
     """What fences a fix in: the trial fork's isolation here, redaction, hosted backends."""
     from ..agent import sandbox
 
@@ -82,9 +126,14 @@ def _trust_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
         ("trials", trials),
         (
             "secrets",
-            "redacted before any request" if s.get("redact_secrets", True) else "NOT redacted",
+            ("redacted before any request" if s.get("redact_secrets", True) else "NOT redacted")
+            + f" ({sources['redact_secrets']})",
         ),
-        ("hosted", "refused (local_only)" if s.get("local_only") else "allowed"),
+        (
+            "hosted",
+            ("refused (local_only)" if s.get("local_only") else "allowed")
+            + f" ({sources['local_only']})",
+        ),
         ("sent", "%devstral sent shows the last request"),
     ]
 
@@ -156,23 +205,31 @@ def _worker_rows(magics: Any, s: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def models(magics: Any) -> None:
-    """The configured model, local GGUF files, hosted model ids."""
+    """The configured model (where it came from, whether it can be used), the local GGUF
+    files found, hosted model ids."""
     s = magics.settings()
     model = s["model"]
     path = os.path.expanduser(model)
+    problem = model_problem(s)
     if s["backend"] != "llama_cpp":
         where = "hosted"
+    elif problem:
+        where = "NOT USABLE"
     elif os.path.isfile(path):
         where = _mb(os.path.getsize(path))
     elif _is_repo_id(path):
-        where = "Hugging Face repo, downloaded on first use"
+        cached = hub_file(path)
+        where = f"downloaded: {cached}" if cached else "Hugging Face repo, downloaded on first use"
     else:
         where = "MISSING"
-    print(f"configured: {s['backend']} · {model} ({where})")
+    print(f"configured: {s['backend']} · {model} ({where}; {s['model_source']})")
+    if problem:
+        say(problem)
     files = local_models()
-    print("local GGUF files (DevstralConfig.model = PATH):")
+    print('local GGUF files (%config DevstralConfig.model = "PATH"):')
     if not files:
-        print("  none found in $DEVSTRAL_MODELS_DIR, ./.models or ~/.cache")
+        places = model_places()
+        print(f"  none found in {', '.join(places[:-1])} or {places[-1]}")
     for path in files:
         print(f"  {path}  {_mb(path.stat().st_size)}")
     key = os.environ.get("MISTRAL_API_KEY")

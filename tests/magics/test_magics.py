@@ -447,3 +447,45 @@ def test_the_example_notebook_is_valid_and_tagged():
     }
     assert len(tagged["raises-exception"]) == 1 and "mnth" in tagged["raises-exception"][0]
     assert any(s.startswith("%%devstral fix") for s in tagged["nbval-ignore-output"])
+
+
+@pytest.fixture
+def no_model(tmp_path, monkeypatch):
+    """Nothing configured: no DEVSTRAL_* variable, an empty models dir, home and hub cache."""
+    for name in list(os.environ):
+        if name.startswith("DEVSTRAL_") and not name.startswith("DEVSTRAL_TEST_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("DEVSTRAL_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("cells", "prefix"),
+    [
+        ([f"%%devstral fix\n{BROKEN}"], "devstral: not fixed: no model configured: "),
+        ([BROKEN, "%devstral explain"], "devstral: no model configured: "),
+        (["%devstral ask how many rows does df have"], "devstral: no model configured: "),
+    ],
+)
+def test_no_model_is_one_actionable_line_before_any_download(no_model, ip, capsys, cells, prefix):
+    run(ip, DATA)
+    for cell in cells:
+        result = run(ip, cell)
+    out = capsys.readouterr().out
+    assert next_input(ip) is None and (result.success or cells[-1].startswith("%devstral"))
+    lines = [s for s in devstral_lines(out) if "model configured" in s]
+    assert len(lines) == 1 and lines[0].startswith(prefix), out
+    line = lines[0]
+    assert '%config DevstralConfig.model = "/path/to/model.gguf"' in line
+    assert "$DEVSTRAL_MODEL" in line and "--DevstralConfig.model=" in line
+    assert '%config DevstralConfig.backend = "mistral" with $MISTRAL_API_KEY' in line
+    assert f"No .gguf file found in $DEVSTRAL_MODELS_DIR ({no_model / 'models'})" in line
+    assert "%devstral models lists what is found" in line
+    assert "pip install" not in out and "huggingface-hub" not in out
+    assert line.index("Hugging Face hub") > line.index("$MISTRAL_API_KEY")  # the option, last
+    assert not list((no_model / "runtime").glob("devstral-worker-*"))  # nothing started
+    assert devstral(ip).last_backend is None

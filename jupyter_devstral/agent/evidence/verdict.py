@@ -191,10 +191,11 @@ def label(evidence: Evidence | None, doubts: list[str]) -> tuple[Label, list[str
     "runs, review". With no evidence either way, "fixed" only when the change itself raises
     no doubt (``doubts``: :func:`describe_doubts`' lines). The reasons say why."""
     if evidence is not None and evidence.contradicts():
-        return "runs, review", evidence.reasons() + list(doubts)
+        return "runs, review", evidence.contradictions() + list(doubts)
     if evidence is not None and evidence.agrees():
         return "fixed", evidence.reasons()
-    reasons = evidence.reasons() if evidence is not None else []
+    # no evidence either way: the change itself decides; what was run says little
+    ran = [r for r in (evidence.reasons() if evidence is not None else []) if "ran with" in r]
     if doubts:
-        return "runs, review", reasons + ["no earlier output to check it against", *doubts]
-    return "fixed", reasons + ["no earlier output to check it against; the change looks safe"]
+        return "runs, review", [*doubts, "no stored output to check it against", *ran]
+    return "fixed", ["the change looks safe (no stored output to check it against)", *ran]

@@ -216,6 +216,8 @@ def kind_of(qualified: str) -> str | None:
     """The effect of calling ``qualified`` (None when pure or unknown)."""
     if qualified in PURE or qualified.startswith("os.path.") or qualified == "os.path":
         return None
+    if qualified.rsplit(".", 1)[0] in PURE:  # a method of a pure value: os.sep.join(...)
+        return None
     spec = CALLS.get(qualified)
     if spec is not None:
         return "file_move" if spec[0] == MOVE else spec[0]

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_devstral.agent.effects import NOT_TWICE, TrialDecision, new_effects, trial_decision
+from jupyter_devstral.agent.effects import (
+    NOT_TWICE,
+    TrialDecision,
+    effects_of,
+    new_effects,
+    trial_decision,
+)
 
 SETUP = [
     "import os\nimport shutil\nimport subprocess as sp\nimport pandas as pd\n"
@@ -207,3 +213,13 @@ def test_notes():
 
 def test_not_twice_kinds():
     assert NOT_TWICE == {"network", "database", "process", "package"}
+
+
+def test_a_method_of_a_pure_value_is_no_effect():
+    assert effects_of("p = os.sep.join(parts)", earlier=["import os"]) == []
+    assert (
+        trial_decision(
+            "p = os.path.join(*parts)", "p = os.sep.join(parts)", earlier=["import os"]
+        ).action
+        == "try"
+    )

@@ -54,6 +54,7 @@ from jupyter_devstral.batch import refactor  # noqa: E402
 
 OLD, NEW = "os.path.join", "os.sep.join"
 INSTRUCTION = "use os.sep.join instead of os.path.join"
+EXEC_INSTRUCTION = "join paths with '/'.join instead of os.path.join"
 rows: list[tuple[str, str]] = []
 
 
@@ -62,9 +63,12 @@ def report(label: str, value: str) -> None:
     rows.append((label, value))
 
 
-def generated_notebook(i: int, rng: random.Random, slow: float = 0.0) -> nbformat.NotebookNode:
+def generated_notebook(
+    i: int, rng: random.Random, slow: float = 0.0, honest: bool = False
+) -> nbformat.NotebookNode:
     """A small analysis notebook: markdown, imports, 1-3 cells using os.path.join, others with
-    text, HTML and image outputs of varied size."""
+    text, HTML and image outputs of varied size. ``honest``: each cell stores what it prints
+    when run (no image), so that ``--execute`` finds its outputs reproduced."""
     cells = [nbformat.v4.new_markdown_cell(f"# Report {i}\nMonthly figures for team {i % 7}.")]
     cells.append(nbformat.v4.new_code_cell("import os\nimport json\nimport time"))
     for k in range(rng.randint(4, 9)):
@@ -75,13 +79,12 @@ def generated_notebook(i: int, rng: random.Random, slow: float = 0.0) -> nbforma
                 "stream", name="stdout", text=f"data/team{i}/part{k}.csv\n"
             )
         elif kind < 0.7:
-            source = (
-                f"rows_{k} = [{', '.join(str(rng.randint(0, 99)) for _ in range(8))}]\nrows_{k}"
-            )
+            values = f"[{', '.join(str(rng.randint(0, 99)) for _ in range(8))}]"
+            source = f"rows_{k} = {values}\nrows_{k}"
             html = "<table>" + "<tr><td>1</td><td>2</td></tr>" * rng.randint(20, 400) + "</table>"
             out = nbformat.v4.new_output(
                 "execute_result",
-                data={"text/plain": f"[{k}]", "text/html": html},
+                data={"text/plain": values if honest else f"[{k}]", "text/html": html},
                 execution_count=k,
             )
         elif kind < 0.85:
@@ -90,11 +93,17 @@ def generated_notebook(i: int, rng: random.Random, slow: float = 0.0) -> nbforma
             out = nbformat.v4.new_output(
                 "display_data", data={"image/png": png, "text/plain": "<Figure>"}
             )
+            if honest:
+                out = nbformat.v4.new_output("stream", name="stdout", text=f"figure {k}\n")
         else:
-            source = f"log_{k} = ['line %d' % n for n in range({rng.randint(50, 2000)})]\nprint('\\n'.join(log_{k}))"
-            out = nbformat.v4.new_output(
-                "stream", name="stdout", text="line\n" * rng.randint(50, 2000)
+            lines = rng.randint(50, 2000)
+            source = (
+                f"log_{k} = ['line %d' % n for n in range({lines})]\nprint('\\n'.join(log_{k}))"
             )
+            text = "line\n" * rng.randint(50, 2000)
+            if honest:
+                text = "".join(f"line {n}\n" for n in range(lines))
+            out = nbformat.v4.new_output("stream", name="stdout", text=text)
         cell = nbformat.v4.new_code_cell(source)
         cell.outputs = [out]
         cells.append(cell)
@@ -109,11 +118,12 @@ def generated_notebook(i: int, rng: random.Random, slow: float = 0.0) -> nbforma
     return nb
 
 
-def make_folder(root: Path, n: int, seed: int, slow: float = 0.0) -> Path:
+def make_folder(root: Path, n: int, seed: int, slow: float = 0.0, honest: bool = False) -> Path:
     rng = random.Random(seed)
     root.mkdir(parents=True)
     for i in range(n):
-        nbformat.write(generated_notebook(i, rng, slow), str(root / f"nb{i:03d}.ipynb"))
+        nb = generated_notebook(i, rng, slow, honest)
+        nbformat.write(nb, str(root / f"nb{i:03d}.ipynb"))
     return root
 
 
@@ -165,7 +175,8 @@ def parallelism(args: argparse.Namespace, work: Path) -> None:
 
 class SerialModel(Backend):
     """A local model's shape: one request at a time behind a lock, ``seconds`` of compute each;
-    edits like the stub (every shown code cell with ``os.path.join``)."""
+    edits like the stub (every shown code cell with ``os.path.join``, joined with ``'/'``:
+    code that runs and prints the same)."""
 
     name = "serial"
 
@@ -188,7 +199,7 @@ class SerialModel(Backend):
         if request.messages[-1]["role"] != "tool":
             for cell_id, kind, source in shown_cells(request.messages[1]["content"]):
                 if kind == "code" and OLD in source:
-                    new = source.replace(f"{OLD}(", "os.sep.join((").replace(".csv')", ".csv'))")
+                    new = source.replace(f"{OLD}(", "'/'.join((").replace(".csv')", ".csv'))")
                     yield ToolCall(f"c{cell_id}", "edit_cell", {"cell_id": cell_id, "source": new})
         yield ToolCall("fin", "finish", {"summary": "done"})
         yield Usage(100, 10)
@@ -217,7 +228,10 @@ class TimedLock:
 
 
 def local_overlap(args: argparse.Namespace, work: Path) -> None:
-    source = make_folder(work / "exec-source", args.exec_notebooks, 1, slow=args.cell_seconds)
+    # honest stored outputs: --execute finds them reproduced, and runs no original as witness
+    source = make_folder(
+        work / "exec-source", args.exec_notebooks, 1, slow=args.cell_seconds, honest=True
+    )
     if args.model:
         from jupyter_devstral.backends.llama_cpp import LlamaCppBackend
 
@@ -238,8 +252,9 @@ def local_overlap(args: argparse.Namespace, work: Path) -> None:
             meter.busy = 0.0
         start = time.perf_counter()
         results = refactor(
-            folder, INSTRUCTION, backend=backend, write=True, execute=True, jobs=jobs, timeout=60
-        )
+            folder, EXEC_INSTRUCTION, backend=backend, write=True, execute=True, jobs=jobs,
+            timeout=60,
+        )  # fmt: skip
         walls[jobs] = wall = time.perf_counter() - start
         runs = sum(v["seconds"] for r in results if r.executed for v in r.executed.values())
         statuses = sorted({r.status for r in results})

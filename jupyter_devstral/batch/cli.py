@@ -18,8 +18,9 @@ examples:
   jupyter devstral refactor 'reports/**/*.ipynb' -i "use pathlib instead of os.path"
       prints a unified diff of every cell the model would change; writes nothing.
   jupyter devstral refactor reports/ -i "..." --write --execute --jobs 8 --report run.jsonl
-      writes the notebooks whose refactor still runs (a notebook that now fails where the
-      original ran is kept as it was and reported), 8 at a time, one report line each.
+      runs each refactored notebook and writes those whose cells still reproduce the outputs
+      stored in the file; a notebook that now fails where the original ran is rolled back,
+      one whose outputs changed is held for review; 8 at a time, one report line each.
   jupyter devstral refactor reports/ -i "..." --write --report run.jsonl --resume
       after an interruption: skips the notebooks run.jsonl lists as done.
 
@@ -32,8 +33,25 @@ Symlinks (to notebooks or folders, at any depth) that lead outside the folders g
 skipped and listed as such unless --follow-symlinks; links within those folders are followed.
 Notebooks older than nbformat 4 are skipped by --write unless --upgrade-format.
 
-exit status: 0 every notebook succeeded, 1 some failed (invalid, model error, rolled back),
-2 usage error (nothing done), 130 interrupted.
+--execute runs code: each refactored notebook (the model's edits and your own cells) in a
+fresh kernel in the notebook's folder, and the original too when it fails or when an output
+changed, even in a dry run. Before anything runs, every edit is compared with the cell it
+replaces: an edit that would do what that cell does not (write or delete another file, start
+a process, use the network, read the environment, install a package) or what must not happen
+twice keeps its notebook from running and from being written ("not executed: cell 3's edit
+would delete data.csv, which the original cell does not; --allow-effects to run it").
+Without --execute nothing runs: what the edits would do is noted in the report.
+
+labels (--execute): "refactored: outputs reproduced" (every cell from the first edit down
+reproduces its stored output, within tolerance; edits nothing checks raise no doubt) is
+written; "runs, review: cell 4's output changed (...)" (an edited cell, or one below an edit,
+prints something else; or an edit nothing checks has doubts) is written only with
+--accept-review; "rolled back: ..." is never written. The notebook is kept or held as a
+whole: what is written is exactly what ran.
+
+exit status: 0 every notebook succeeded, 1 some failed or are held (invalid, model error,
+rolled back, review, not executed; a review written by --accept-review too), 2 usage error
+(nothing done), 130 interrupted.
 """
 
 
@@ -59,7 +77,23 @@ def add_refactor_parser(verbs: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--execute",
         action="store_true",
-        help="run each refactored notebook (nbclient); keep the original if it broke",
+        help="run each refactored notebook in a kernel (nbclient), in a dry run too: this "
+        "runs your notebook's code and the model's edits; keep the original if it broke, and "
+        "hold for review a notebook whose cells no longer reproduce their stored outputs",
+    )
+    p.add_argument(
+        "--accept-review",
+        action="store_true",
+        help='with --execute, also keep a refactor labelled "runs, review" (an output changed, '
+        "or nothing checks an edit that has doubts); the exit status stays 1",
+    )
+    p.add_argument(
+        "--allow-effects",
+        action="store_true",
+        help="with --execute, run (and judge) edits that do more than the cells they replace "
+        "(write or delete other files, start processes, use the network, read the "
+        "environment, install packages); without it their notebooks are reported, not run "
+        "and not written",
     )
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="notebooks at once")
     p.add_argument(
@@ -127,7 +161,7 @@ def run_refactor(args: argparse.Namespace) -> int:
     from ..backends import BackendError
     from ..cli import UsageProblem, make_backend
     from .notebook_paths import find_notebooks
-    from .result import open_report, summary_table
+    from .result import HELD_STATUSES, open_report, summary_table
     from .runner import BatchInterrupted, refactor
 
     instruction = _instruction(args)
@@ -160,10 +194,14 @@ def run_refactor(args: argparse.Namespace) -> int:
         raise UsageProblem(str(exc)) from None
 
     def show(result: Any) -> None:
-        if result.changes and not args.write:
+        """A dry run's diffs, and those of notebooks held for review or approval, with the
+        label and its reasons."""
+        if result.changes and (not args.write or result.status in HELD_STATUSES):
             from tqdm.auto import tqdm
 
-            tqdm.write(result.diff().rstrip("\n"), file=sys.stdout)
+            said = [f"# {result.path}: {result.label}"] if result.label else []
+            said += [f"#   {reason}" for reason in result.reasons]
+            tqdm.write("\n".join([result.diff().rstrip("\n"), *said]), file=sys.stdout)
 
     start = time.perf_counter()
     interrupted = False
@@ -188,6 +226,8 @@ def run_refactor(args: argparse.Namespace) -> int:
             backup=args.backup,
             follow_symlinks=args.follow_symlinks,
             upgrade_format=args.upgrade_format,
+            accept_review=args.accept_review,
+            allow_effects=args.allow_effects,
             on_progress=show,
             progress=not quiet,
         )
@@ -198,6 +238,12 @@ def run_refactor(args: argparse.Namespace) -> int:
     sys.stdout.write(summary_table(results, time.perf_counter() - start))
     if not args.write and any(r.status == "changed" for r in results):
         print("dry run: nothing written; add --write to apply")
+    review = sum(r.status == "review" for r in results)
+    if review:
+        print(f"{review} notebook(s) held for review, not written (--accept-review keeps them)")
+    held = sum(r.status == "needs_approval" for r in results)
+    if held:
+        print(f"{held} notebook(s) not run: an edit does more than its cell (--allow-effects)")
     if interrupted:
         print("interrupted: notebooks not finished were left as they were", file=sys.stderr)
         return 130

@@ -1,4 +1,11 @@
-"""What a batch refactor did to each notebook: statuses, per-cell diffs, report lines, summary."""
+"""What a batch refactor did to each notebook: statuses, per-cell diffs, report lines, summary.
+
+Under ``--execute`` a notebook also carries a label in the spirit of the fix loop's
+(:mod:`jupyter_devstral.agent.fix_result`): ``refactored: outputs reproduced``, ``runs, review:
+cell 4's output changed (...)``, ``rolled back: ...``, ``not executed: ...`` (see
+:mod:`.judgement` and :mod:`.edit_effects`), with the cells whose outputs changed and, per
+edit, what checked it and whether it was kept.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,15 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-#: Statuses. ``changed``: a dry run found edits (nothing written).
+#: Statuses. ``changed``: a dry run found edits (nothing written). ``review``: the refactored
+#: notebook runs but the evidence disagrees or is missing and the change has doubts (not
+#: written without ``accept_review``); ``needs_approval``: an edit does more than the cell it
+#: replaces (not run, not written without ``allow_effects``).
 OK_STATUSES = ("unchanged", "changed", "written", "skipped")
+HELD_STATUSES = ("review", "needs_approval")
 FAILED_STATUSES = ("invalid", "error", "rolled_back", "cancelled")
+#: the label prefix of a refactor that runs but that a person should check
+REVIEW = "runs, review"
 
 
 @dataclass
@@ -23,6 +36,18 @@ class CellChange:
     cell_type: str
     old: str | None
     new: str | None
+    #: "kept", "rolled_back" (the file keeps the original cell), "not_run" (held for its
+    #: effects); "" when nothing was decided (no --execute and no --write, or an error)
+    outcome: str = ""
+    #: under --execute: the cell's own fresh output against the stored one (an OutputMatch
+    #: as a dict), the indexes of later cells using what it binds whose stored outputs
+    #: reproduced (or changed: see ``outputs_changed``), and, when nothing checked it, the
+    #: doubts its change raises
+    own: dict[str, Any] | None = None
+    checked_by: list[int] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    #: what the edit would do that the original cell does not (see :mod:`.edit_effects`)
+    effects: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -60,10 +85,28 @@ class NotebookResult:
     #: why a ``skipped`` notebook was left out (a symlink out of the folders given, an old
     #: nbformat under --write); None for one the report listed as done (``--resume``)
     reason: str | None = None
+    #: under --execute, or when held for its effects: the one-line verdict ("refactored:
+    #: outputs reproduced", "runs, review: ...", "rolled back: ...", "not executed: ...") and
+    #: every reason behind it
+    label: str = ""
+    reasons: list[str] = field(default_factory=list)
+    #: cells (edited, or below an edit) whose fresh output differs from the stored one:
+    #: {"index", "id", "edited", "detail", "witness"}
+    outputs_changed: list[dict[str, Any]] = field(default_factory=list)
+    #: what each compared cell showed: {"index", "id", "edited", "verdict", "detail", "weak",
+    #: "witness"} (edited cells, and later cells that matched or changed)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status in OK_STATUSES
+        """Done as asked, and nothing for a person to check (a review written under
+        ``accept_review`` is not ok: the exit status stays 1, as for ``fix``)."""
+        return self.status in OK_STATUSES and not self.review
+
+    @property
+    def review(self) -> bool:
+        """Held for a person: a review label or a held status."""
+        return self.status in HELD_STATUSES or self.label.startswith(REVIEW)
 
     @property
     def cells_changed(self) -> int:
@@ -92,11 +135,14 @@ class NotebookResult:
 
     def line(self) -> str:
         """One status line for progress output."""
+        label = f" ({self.label})" if self.label else ""
         what = {
-            "changed": f"{self.cells_changed} cell(s) would change",
-            "written": f"{self.cells_changed} cell(s) changed, written",
+            "changed": f"{self.cells_changed} cell(s) would change{label}",
+            "written": f"{self.cells_changed} cell(s) changed, written{label}",
             "unchanged": "nothing to change",
             "skipped": self.reason or "done in the report, skipped",
+            "review": f"{self.label}; not written (--accept-review writes it)",
+            "needs_approval": self.label,
         }.get(self.status, self.error or self.status)
         return f"{self.status:>11}  {self.path}: {what}"
 
@@ -107,9 +153,23 @@ class NotebookResult:
             "status": self.status,
             "cells_changed": self.cells_changed,
             "changes": [
-                {"id": c.id, "index": c.index, "kind": c.kind, "cell_type": c.cell_type}
+                {
+                    "id": c.id,
+                    "index": c.index,
+                    "kind": c.kind,
+                    "cell_type": c.cell_type,
+                    "outcome": c.outcome,
+                    "own": c.own,
+                    "checked_by": c.checked_by,
+                    "doubts": c.doubts,
+                    "effects": c.effects,
+                }
                 for c in self.changes
             ],
+            "label": self.label,
+            "reasons": self.reasons,
+            "outputs_changed": self.outputs_changed,
+            "evidence": self.evidence,
             "tokens": {
                 "prompt": self.prompt_tokens,
                 "completion": self.usage.get("completion_tokens", 0),
@@ -141,7 +201,7 @@ def summary_table(results: list[NotebookResult], seconds: float | None = None) -
                 f"{r.tokens:,}",
                 str(r.calls),
                 f"{r.seconds:.1f}",
-                _cut(r.error or "", 60) if r.error else (r.reason or ""),  # reasons whole
+                _cut(r.error or "", 60) if r.error else (r.reason or _cut(r.label, 60)),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -155,8 +215,11 @@ def summary_table(results: list[NotebookResult], seconds: float | None = None) -
         counts[r.status] = counts.get(r.status, 0) + 1
     total = ", ".join(f"{n} {status}" for status, n in counts.items())
     tokens = sum(r.tokens for r in results)
-    failed = sum(not r.ok for r in results)
-    tail = f"{len(results)} notebooks: {total}; {failed} failed; {tokens:,} tokens"
+    failed = sum(r.status in FAILED_STATUSES for r in results)
+    held = sum(r.review for r in results)
+    tail = f"{len(results)} notebooks: {total}; {failed} failed"
+    tail += f"; {held} to review" if held else ""
+    tail += f"; {tokens:,} tokens"
     if seconds is not None:
         tail += f"; {seconds:.1f} s"
     return "\n".join(lines + ["", tail]) + "\n"

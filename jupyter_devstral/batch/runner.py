@@ -1,8 +1,10 @@
 """``refactor(paths, instruction)``: the batch, notebook by notebook, in parallel threads.
 
 Per notebook: read and validate (a malformed or unreadable file is reported, never touched);
-the refactor loop edits cells by id in memory; the edited cells replace their originals in the
-file's own JSON (outputs of edited code cells cleared, or refreshed by ``execute``); the result
+the refactor loop edits cells by id in memory; the edits are checked for effects, and with
+``execute`` run and judged by the notebook's stored outputs (:mod:`.checks`); the edited cells
+replace their originals in the file's own JSON (outputs of edited code cells cleared, or
+refreshed by ``execute``); the result
 is validated against the nbformat schema; with ``write`` it replaces the file atomically, only
 if nobody changed the file meanwhile. A report line per notebook is appended (and fsynced) as
 each one finishes, so ``resume`` skips work done before a crash.
@@ -23,13 +25,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-import nbformat
-
 from ..agent.file_home import FileNotebook, write_atomic_bytes, write_backup
 from ..agent.notebook import NotebookError
 from ..agent.refactor_loop import RefactorLoop
 from ..backends.base import Backend, CancelToken
-from .execute import verify
+from .checks import effects_gate, execute_and_judge, set_outcome
 from .notebook_file import check_valid, load, patched_raw, unchanged_on_disk
 from .notebook_paths import expand_paths, find_notebooks
 from .result import CellChange, NotebookResult, open_report
@@ -87,6 +87,8 @@ class BatchOptions:
     cancel: CancelToken | None = None
     abort: str | None = None  # why the batch stopped early (a fatal backend error)
     upgrade_format: bool = False  # write nbformat 3 notebooks (as 4.5) instead of skipping them
+    accept_review: bool = False  # also write a refactor labelled "runs, review"
+    allow_effects: bool = False  # execute edits that do more than the cells they replace
     #: path -> its real path when the paths were expanded (checked again before writing)
     real_paths: dict[str, str] = field(default_factory=dict)
 
@@ -156,28 +158,27 @@ def _refactor(result: NotebookResult, opt: BatchOptions) -> None:
         return
     changed = set(outcome.changed)
     raw = patched_raw(doc, ids_before, list(home.nb.cells), changed)
+    gate = effects_gate(
+        result, list(before.values()), home.cells(), changed,
+        execute=opt.execute, allow_effects=opt.allow_effects,
+    )  # fmt: skip
+    if gate == "held":
+        return
     if opt.execute:
-        text = doc.style.dumps(raw)
-        verdict = verify(
-            lambda: nbformat.reads(doc.data.decode("utf-8"), as_version=4),
-            nbformat.reads(text, as_version=4),
-            changed,
-            os.path.dirname(os.path.abspath(result.path)),
-            opt.timeout,
-        )
-        result.executed = verdict.runs
-        if cancel.cancelled:
-            result.status, result.error = "cancelled", opt.abort or "cancelled"
+        fresh = execute_and_judge(
+            result, doc, home, list(before.values()), changed, raw,
+            instruction=opt.instruction, timeout=opt.timeout,
+            accept_review=opt.accept_review, cancel=cancel, abort=lambda: opt.abort,
+            original_first=gate == "allowed",
+        )  # fmt: skip
+        if fresh is None:
             return
-        if not verdict.keep:
-            result.status, result.error = "rolled_back", verdict.error
-            return
-        result.notes += verdict.notes
-        raw = patched_raw(doc, ids_before, list(home.nb.cells), changed, verdict.fresh)
+        raw = patched_raw(doc, ids_before, list(home.nb.cells), changed, fresh)
     text = doc.style.dumps(raw)
     check_valid(text)
     if not opt.write:
         result.status = "changed"
+        set_outcome(result, "kept")
         return
     if cancel.cancelled:
         result.status, result.error = "cancelled", opt.abort or "cancelled"
@@ -196,6 +197,7 @@ def _refactor(result: NotebookResult, opt: BatchOptions) -> None:
         result.backup = write_backup(result.path, doc.data)
     result.written = write_atomic_bytes(real, text.encode("utf-8"))
     result.status = "written"
+    set_outcome(result, "kept")
 
 
 def format_upgrade(doc: Any) -> str:
@@ -232,11 +234,20 @@ def refactor(
     cancel: CancelToken | None = None,
     follow_symlinks: bool = False,
     upgrade_format: bool = False,
+    accept_review: bool = False,
+    allow_effects: bool = False,
 ) -> list[NotebookResult]:
     """Refactor every notebook in ``paths`` (files, folders, globs) by ``instruction``.
 
     Dry run unless ``write``. ``execute``: run each refactored notebook with nbclient (cells
-    may run ``timeout`` seconds) and keep the original when the refactor breaks it. ``jobs``:
+    may run ``timeout`` seconds; in a dry run too: the user's code and the model's edits run
+    in a kernel), keep the original when the refactor breaks it, and compare the cells'
+    fresh outputs with the stored ones: a refactor whose outputs changed (or that nothing
+    checks and has doubts) is labelled "runs, review" (status ``review``) and written only
+    with ``accept_review`` (see :mod:`.judgement`). An edit that does more than the cell it
+    replaces (deletes a file, starts a process, uses the network...) keeps its notebook from
+    running and from being written (status ``needs_approval``) unless ``allow_effects`` (see
+    :mod:`.edit_effects`). ``jobs``:
     notebooks processed in parallel. ``report``: a JSON Lines file, one line per notebook;
     ``resume`` skips the notebooks it lists as done for the same instruction. ``backup``: keep
     ``NOTEBOOK.ipynb.bak`` (or ``.bak.1``, ``.bak.2``...: never overwriting a backup).
@@ -263,6 +274,7 @@ def refactor(
     options = BatchOptions(
         model, instruction.strip(), write, execute, timeout, include_outputs, backup, mode,
         context_budget, cancel or CancelToken(), upgrade_format=upgrade_format,
+        accept_review=accept_review, allow_effects=allow_effects,
         real_paths={f.path: os.path.realpath(f.path) for f in found if not f.skip},
     )  # fmt: skip
     done = done_in_report(os.fspath(report), key, write) if report and resume else set()

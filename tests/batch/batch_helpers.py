@@ -12,7 +12,13 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: stub servers
 
-from refactor_stub import ModelStub, replace_model  # noqa: E402, F401 (re-exported)
+import json  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from refactor_stub import ModelStub, replace_model, shown_cells  # noqa: E402, F401 (re-exported)
+from stub_server import Reply, Text, Tools  # noqa: E402
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4).decode()
 OLD, NEW = "os.path.join", "os.sep.join"
@@ -65,3 +71,50 @@ def cli_args(stub: ModelStub, *extra: str) -> list[str]:
     return [
         "--backend", "openai_compat", "--base-url", stub.base_url, "--model", "stub", *extra
     ]  # fmt: skip
+
+
+def replace_each(*pairs: tuple[str, str]) -> Callable[[dict[str, Any]], Reply]:
+    """A scripted refactorer like :func:`replace_model`, with several ``(old, new)``
+    replacements applied in turn to every code cell it is shown (one notebook's cells can
+    carry a marker that only its replacement matches); tools or fenced mode."""
+
+    def apply(source: str) -> str:
+        for old, new in pairs:
+            source = source.replace(old, new)
+        return source
+
+    def respond(body: dict[str, Any]) -> Reply:
+        messages = body["messages"]
+        if not body.get("tools"):
+            match = re.search(r"```python\n(.*?)\n```", messages[-1]["content"], re.S)
+            source = match.group(1) if match else ""
+            new = apply(source)
+            return Text(f"```python\n{new}\n```" if new != source else "UNCHANGED")
+        if messages[-1]["role"] == "tool":
+            return Tools([("finish", json.dumps({"summary": "done"}))])
+        calls = [
+            ("edit_cell", json.dumps({"cell_id": cell_id, "source": apply(source)}))
+            for cell_id, kind, source in shown_cells(messages[1]["content"])
+            if kind == "code" and apply(source) != source
+        ]
+        return Tools([*calls, ("finish", json.dumps({"summary": f"{len(calls)} edited"}))])
+
+    return respond
+
+
+def ran_notebook(path: Path, cells: list[tuple[str, str | None]]) -> Path:
+    """A notebook of code cells with the stdout each printed when it last ran (``""``: ran,
+    printed nothing; None: never ran)."""
+    nb = nbformat.v4.new_notebook()
+    for i, (source, printed) in enumerate(cells):
+        cell = nbformat.v4.new_code_cell(source, execution_count=None if printed is None else i + 1)
+        if printed:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(path))
+    return path

@@ -2,7 +2,8 @@
 
 With the stub model server (deterministic edits by cell id through real HTTP and the openai
 client) and with the real Qwen2.5-Coder-0.5B GGUF: dry runs write nothing; --write changes only
-what the model edited, byte for byte; --execute rolls back a refactor that breaks a notebook;
+what the model edited, byte for byte; --execute rolls back a refactor that breaks a notebook
+(the evidence and effects checks of --execute: test_checks.py);
 malformed, unreadable, binary and 50 MB notebooks are handled; a SIGKILLed run leaves every
 notebook old or new; the report and --resume skip finished work; exit codes.
 """
@@ -109,9 +110,9 @@ def test_execute_keeps_a_refactor_that_runs_and_rolls_back_one_that_breaks(stub_
     nbformat.write(notebook("print(os.path.join('a', 'b', 'c'))"), str(bad))
     nbformat.write(notebook("print(os.path.join('a', 'b'))\nraise ValueError('x')"), str(broken))
     before = hashes(tmp_path)
-    # os.sep.join('a', 'b') raises TypeError; os.sep.join(('a', 'b')) runs
+    # '/'.join('a', 'b') raises TypeError; '/'.join(('a', 'b')) runs
     stub = stub_factory(lambda body: FIXES(body))
-    code = run_cli(str(tmp_path), "-i", "join with os.sep", "--write", "--execute",
+    code = run_cli(str(tmp_path), "-i", "join paths with '/'", "--write", "--execute",
                    "--jobs", "3", "--report", str(tmp_path / "r.jsonl"), "-q", *cli_args(stub))  # fmt: skip
     assert code == 1  # one notebook rolled back
     assert sha(bad) == before["bad.ipynb"]  # kept as it was
@@ -123,8 +124,11 @@ def test_execute_keeps_a_refactor_that_runs_and_rolls_back_one_that_breaks(stub_
     )
     assert report["bad.ipynb"]["executed"]["original"]["ok"] is True
     cell = nbformat.read(str(good), as_version=4).cells[1]  # refreshed by the run
-    assert cell.source == "print(os.sep.join(('a', 'b')))"
+    assert cell.source == "print('/'.join(('a', 'b')))"
     assert cell.outputs[0]["text"] == "a/b\n" and cell.execution_count == 2
+    # its stored "old" was stale: the original, run as a second witness, prints a/b too
+    assert report["good.ipynb"]["label"] == "refactored: outputs reproduced"
+    assert report["good.ipynb"]["evidence"][0]["witness"] == "original run"
     # the original already failed in that cell: the refactor is kept, with a note
     assert (
         report["was.ipynb"]["status"] == "written"
@@ -135,10 +139,10 @@ def test_execute_keeps_a_refactor_that_runs_and_rolls_back_one_that_breaks(stub_
 def FIXES(body):  # noqa: N802 - a stub "model" for the execute test
     from refactor_stub import replace_model, shown_cells
 
-    context = body["messages"][1]["content"]
-    if any("'c'" in source for _, _, source in shown_cells(context)):
-        return replace_model("os.path.join(", "os.sep.join(")(body)  # breaks: TypeError
-    return replace_model("os.path.join('a', 'b')", "os.sep.join(('a', 'b'))")(body)
+    shown = "\n".join(str(m.get("content")) for m in body["messages"][1:])  # either mode
+    if any("'c'" in source for _, _, source in shown_cells(shown)) or "'b', 'c'" in shown:
+        return replace_model("os.path.join(", "'/'.join(")(body)  # breaks: TypeError
+    return replace_model("os.path.join('a', 'b')", "'/'.join(('a', 'b'))")(body)
 
 
 def test_bad_files_are_reported_and_left_alone(stub, nb_dir, capsys):
@@ -411,10 +415,13 @@ def test_qwen_execute_never_keeps_a_broken_notebook(qwen_path, tmp_path, write_n
                             write=True, execute=True, timeout=30)  # fmt: skip
     finally:
         backend.close()
-    assert result.status in ("written", "unchanged", "rolled_back"), result.error
+    statuses = ("written", "unchanged", "rolled_back", "review", "needs_approval")
+    assert result.status in statuses, result.error
     if result.status == "written":  # it ran after the refactor, outputs refreshed
         nb = nbformat.read(str(tmp_path / "nb.ipynb"), as_version=4)
         assert result.executed["refactored"]["ok"] is True
         assert nb.cells[1].outputs
+        assert result.label.startswith("refactored: ")
     else:
         assert sha(tmp_path / "nb.ipynb") == before
+        assert result.status == "unchanged" or result.label

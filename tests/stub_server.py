@@ -14,6 +14,13 @@ Replies:
 * :class:`Error`: a status code with a JSON body and headers. ``{model}`` and
   ``{authorization}`` in the body are replaced by the request's values (to test redaction).
 * :class:`Delay`: sleep first (longer than the client's timeout), then serve another reply.
+
+The openai_compat backend's tool-call probe (a request offering only the tool
+``PROBE_TOOL_NAME``) is answered by ``probes`` without taking a queued reply, and recorded in
+:attr:`StubServer.probe_requests` rather than :attr:`StubServer.requests`: ``"native"`` (the
+default: a real tool call, as vLLM), ``"text"`` (the call written as fenced JSON text, as
+llama-cpp-python's server), ``"reject"`` (a 400 on ``tool_choice``), or ``"queue"`` (served
+from the queue like any other request, to script an odd answer).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from jupyter_devstral.backends.openai_compat import PROBE_TOOL_NAME
 
 
 @dataclass
@@ -57,6 +66,20 @@ class Delay:
 
 
 Reply = Text | Tools | Error | Delay
+
+#: how each ``probes`` mode answers the tool-call probe
+PROBE_ANSWERS: dict[str, Reply] = {
+    "native": Tools([(PROBE_TOOL_NAME, '{"number": 7}')]),
+    "text": Text(f'```json\n{{"name": "{PROBE_TOOL_NAME}", "arguments": {{"number": 7}}}}\n```'),
+    "reject": Error(
+        400,
+        {
+            "object": "error",
+            "message": "tool_choice 'required' is not supported by this server",
+            "type": "BadRequestError",
+        },
+    ),
+}
 
 
 def unauthorized() -> Error:
@@ -95,10 +118,14 @@ class Recorded:
 class StubServer:
     """Threaded HTTP server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, models: list[str] | None = None) -> None:
+    def __init__(self, models: list[str] | None = None, probes: str = "native") -> None:
+        if probes not in (*PROBE_ANSWERS, "queue"):
+            raise ValueError(f"probes must be native, text, reject or queue, not {probes!r}")
         self.models = list(models or ["stub-model"])
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        self.probes = probes
+        self.probe_requests: list[Recorded] = []
         self.aborted = 0  # streams the client closed before the stub finished writing
         self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -156,6 +183,9 @@ def _make_handler(server: StubServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             body = json.loads(raw or b"{}")
+            if server.probes in PROBE_ANSWERS and _is_probe(body):
+                self._record(body, server.probe_requests)
+                return self._serve(PROBE_ANSWERS[server.probes], body)
             self._record(body)
             if not self.path.endswith("/chat/completions"):
                 return self._json(404, {"detail": "Not Found"})
@@ -171,9 +201,10 @@ def _make_handler(server: StubServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 server.aborted += 1
 
-        def _record(self, body: Any) -> None:
+        def _record(self, body: Any, into: list[Recorded] | None = None) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            server.requests.append(Recorded(self.command, self.path, headers, body))
+            recorded = Recorded(self.command, self.path, headers, body)
+            (server.requests if into is None else into).append(recorded)
 
         def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
@@ -252,6 +283,12 @@ def _make_handler(server: StubServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
     return Handler
+
+
+def _is_probe(body: Any) -> bool:
+    tools = body.get("tools") if isinstance(body, dict) else None
+    names = [(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)]
+    return names == [PROBE_TOOL_NAME]
 
 
 def _tool_deltas(reply: Tools) -> list[dict[str, Any]]:

@@ -8,6 +8,12 @@ grammar-constrained JSON call (no tool schemas in the prompt, no escaped code) a
 cells, so it is the default for backends whose tool calls are emulated (``native_tools`` False).
 A backend that cannot continue a started reply (``assistant_prefix`` False: most
 OpenAI-compatible servers) gets the fenced format unprimed: the model opens the fence itself.
+The openai_compat backend reports ``native_tools`` as a probe of the server found it (real
+calls from vLLM or ``llama-server --jinja``; text from llama-cpp-python's server, so fenced).
+
+A ``tools`` reply that makes no ``edit_cell`` call but holds a ```python block (a model on a
+server that does not really do tools, or one that ignored the tools) is read as that edit:
+every candidate is tried in the kernel anyway, and a lost sample costs a whole model call.
 
 Both keep the conversation append-only: the model's reply goes back verbatim as the assistant
 turn, the run result as the next turn.
@@ -29,6 +35,7 @@ _HEADER = re.compile(
     r"|Variables in the kernel|outputs?:)\s*$"
 )
 _FENCE = re.compile(r"```[ \t]*(?:python|py|ipython|python3)?[ \t]*\n(.*?)(?:```|$)", re.S)
+_PYTHON_BLOCK = re.compile(r"```[ \t]*(?:python|py|ipython|python3)[ \t]*\n.*?```", re.S)
 
 
 class ToolEdits:
@@ -53,7 +60,7 @@ class ToolEdits:
         }
 
     def edit(self, text: str, calls: list[ToolCall], cell_id: str) -> ToolCall | None:
-        return next(
+        call = next(
             (
                 c
                 for c in calls
@@ -63,6 +70,15 @@ class ToolEdits:
             ),
             None,
         )
+        if call is not None or calls:
+            return call
+        # no call at all, but maybe the cell in a block tagged python (not the text after
+        # some other block's closing fence)
+        block = _PYTHON_BLOCK.search(text)
+        source = extract_code(block.group(0)) if block else None
+        if source is None:
+            return None
+        return ToolCall(new_tool_call_id(), "edit_cell", {"cell_id": cell_id, "source": source})
 
     def turn(self, text: str, edit: ToolCall, result: str) -> list[dict[str, Any]]:
         return [assistant_message("", [edit]), tool_message(edit, result)]

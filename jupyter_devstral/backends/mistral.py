@@ -7,7 +7,15 @@ backoff for 429/500/502/503/504 and connection errors; the SDK honours ``Retry-A
 is therefore not retried once the budget is spent.
 
 For vLLM or llama.cpp's server use the ``openai_compat`` backend instead: the SDK's models
-reject the fragmented, name-less tool-call deltas those servers stream.
+reject the fragmented, name-less tool-call deltas those servers stream, and they reject
+``tool_choice: "any"`` (what "required" becomes here). Pointed at a server that is not the
+Mistral API, errors say so in one line with the server's own reason, e.g. "the server at
+http://127.0.0.1:8000 is not the Mistral API: it rejected tool_choice 'any' (500: Input should
+be 'none', 'auto' or 'required'); use --backend openai_compat for it". llama-cpp-python's server
+answers that with a 500 (a request validation error); such a 5xx from a server that is not the
+Mistral API is not retried (an httpx response hook stops the SDK's retry loop), while a 5xx
+that says nothing of the request still is. 4xx other than 429 are never retried. A trailing
+``/v1`` in the URL is dropped: the SDK adds ``/v1/chat/completions`` itself.
 
 Keys: MISTRAL_API_KEY is sent only to the Mistral API (https api.mistral.ai or
 codestral.mistral.ai). With a ``server_url`` on another host the backend sends the key in the
@@ -20,9 +28,12 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 try:  # mistralai >= 2: the client lives in mistralai.client
     from mistralai.client import Mistral
@@ -83,19 +94,26 @@ class MistralBackend(Backend):
     ) -> None:
         super().__init__()
         self.model = model
-        self.server_url = server_url or base_url
+        self.server_url = _sdk_url(server_url or base_url)
         self.timeout = timeout
         self.key_note = ""
+        self._tool_choice: str | None = None
         self._api_key = self._key(api_key, api_key_env)
         retry = _retry_config(
             max_retries, retry_initial_interval_ms, retry_max_interval_ms, retry_exponent
         )
+        #: our own HTTP client for other servers: its hook stops retries of a rejection
+        self._http: httpx.Client | None = None
+        if not is_mistral_api(self.endpoint()):
+            hooks = {"response": [_stop_on_rejection]}
+            self._http = httpx.Client(follow_redirects=True, event_hooks=hooks)
         self._client = Mistral(
             # a callable yielding None: a plain None makes the SDK read MISTRAL_API_KEY itself
             api_key=self._api_key or (lambda: None),
             server_url=self.server_url,
             retry_config=retry,
             timeout_ms=int(timeout * 1000),
+            client=self._http,
         )
 
     def _key(self, api_key: str | None, api_key_env: str) -> str:
@@ -145,6 +163,7 @@ class MistralBackend(Backend):
         if request.tools:
             kwargs["tools"] = request.tools
             kwargs["tool_choice"] = _TOOL_CHOICE[request.tool_choice]
+        self._tool_choice = kwargs.get("tool_choice")  # named when another server rejects it
         if request.seed is not None:
             kwargs["random_seed"] = request.seed
         # Hints meant for other backends (allowed_tools, ...) are ignored: only SDK options pass.
@@ -202,6 +221,8 @@ class MistralBackend(Backend):
 
     def _error(self, exc: Exception) -> BackendError:
         """Map an SDK or transport exception to a one-line BackendError without secrets."""
+        if isinstance(exc, Rejected):
+            return self._status_error(exc.status, exc.body)
         status = getattr(exc, "status_code", None)
         raw = getattr(exc, "raw_response", None)
         if status is None and raw is not None:
@@ -226,6 +247,12 @@ class MistralBackend(Backend):
                 retryable=True,
             )
         if names & {"ResponseValidationError", "ValidationError"}:
+            if not is_mistral_api(self.endpoint()):
+                return BackendError(
+                    f"{self._not_mistral()}: the SDK cannot parse its reply (tool calls "
+                    "streamed in fragments); use --backend openai_compat for it",
+                    kind="bad_response",
+                )
             return BackendError(
                 "Mistral API sent a reply the SDK cannot parse (for vLLM or "
                 "llama.cpp servers use the openai_compat backend)",
@@ -233,6 +260,9 @@ class MistralBackend(Backend):
             )
         detail = self._redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         return BackendError(f"Mistral backend failed: {type(exc).__name__} {detail}"[:300])
+
+    def _not_mistral(self) -> str:
+        return f"the server at {self.endpoint()} is not the Mistral API"
 
     def _status_error(self, status: int, body: str) -> BackendError:
         if status in (401, 403):
@@ -259,6 +289,8 @@ class MistralBackend(Backend):
                 kind="bad_model",
                 status_code=status,
             )
+        if not is_mistral_api(self.endpoint()):
+            return self._other_server_error(status, body)
         if status == 429:
             return BackendError(
                 "Mistral API rate limit (429) persisted through retries: wait a "
@@ -282,6 +314,46 @@ class MistralBackend(Backend):
             status_code=status,
         )
 
+    def _other_server_error(self, status: int, body: str) -> BackendError:
+        """A server that is not the Mistral API: its own reason, and what to do."""
+        detail = self._redact(_reason(body))
+        where = self.endpoint()
+        if "tool_choice" in body:
+            what = f"tool_choice {self._tool_choice!r}" if self._tool_choice else "tool_choice"
+            return BackendError(
+                f"{self._not_mistral()}: it rejected {what} ({status}: {detail}); "
+                "use --backend openai_compat for it",
+                kind="bad_request",
+                status_code=status,
+            )
+        if status == 429:
+            return BackendError(
+                f"the server at {where} kept rate limiting (429) through retries: {detail}",
+                kind="rate_limit",
+                retryable=True,
+                status_code=status,
+            )
+        if status >= 500:
+            return BackendError(
+                f"the server at {where} failed ({status}) through retries: {detail}",
+                kind="server",
+                retryable=True,
+                status_code=status,
+            )
+        if status == 404:
+            return BackendError(
+                f"the server at {where} has no /v1/chat/completions (404: {detail}): check "
+                "the URL; if it is not the Mistral API, use --backend openai_compat for it",
+                kind="bad_request",
+                status_code=status,
+            )
+        bad_model = "model" in detail.lower() and any(w in detail.lower() for w in _NO_MODEL)
+        return BackendError(
+            f"the server at {where} rejected the request ({status}): {detail}",
+            kind="bad_model" if bad_model else "bad_request",
+            status_code=status,
+        )
+
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
@@ -301,8 +373,53 @@ class MistralBackend(Backend):
     def close(self) -> None:
         try:
             self._client.__exit__(None, None, None)
+            if self._http is not None:  # the SDK closes only clients it made itself
+                self._http.close()
         except Exception:  # closing must never raise
             log.debug("closing the Mistral client failed", exc_info=True)
+
+
+_NO_MODEL = ("not found", "does not exist", "invalid model", "unknown model", "no such model")
+#: a 5xx body that is about the request (a validation error), not a failing server
+_REQUEST_FAULT = re.compile(r"validation error|literal_error|tool_choice|unprocessable", re.I)
+_PYDANTIC_MSG = re.compile(r"""['"]msg['"]\s*:\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+class Rejected(Exception):
+    """A 5xx from a server that is not the Mistral API, whose body says the request was wrong
+    (llama-cpp-python's server answers validation errors with 500): not worth retrying."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"{status}: {body[:200]}")
+        self.status, self.body = status, body
+
+
+def _stop_on_rejection(response: httpx.Response) -> None:
+    """httpx response hook: raise :class:`Rejected` (the SDK retries only its own
+    TemporaryError and transport errors, so this ends the retry loop at once)."""
+    if response.status_code < 500:
+        return
+    response.read()
+    body = response.text[:4000]
+    if _REQUEST_FAULT.search(body):
+        raise Rejected(response.status_code, body)
+
+
+def _reason(body: str) -> str:
+    """The server's reason, short: the first pydantic ``msg`` when there is one."""
+    detail = error_detail(body)
+    match = _PYDANTIC_MSG.search(body.replace('\\"', '"'))
+    if match and "validation error" in detail.lower():
+        return match.group(1) or match.group(2) or detail
+    return detail
+
+
+def _sdk_url(url: str | None) -> str | None:
+    """The URL without a trailing ``/v1`` (the SDK adds ``/v1/chat/completions`` itself)."""
+    if not url:
+        return url
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
 def _retry_config(max_retries: int, initial_ms: int, max_ms: int, exponent: float) -> RetryConfig:

@@ -4,6 +4,48 @@ These servers stream tool calls in fragments: the first delta of a call carries 
 and name, later ones only argument text. We accumulate by index and parse the JSON at the end
 (the mistralai SDK cannot: its models require a name in every delta).
 
+**Tool calls, detected per server and model.** Whether ``tools`` with ``tool_choice:
+"required"`` comes back as real ``tool_calls`` depends on the server, its flags and the model,
+so ``capabilities.native_tools`` is not assumed: the first read of ``capabilities`` sends one
+small probe (a required call of a one-argument tool, ``max_tokens`` 48, no retries; reading
+stops at the first 24 characters of text), about 1-3 s on llama-cpp-python's server with the
+0.5B model on 2 cores. A real call means native tools (the fix loop asks for ``edit_cell``);
+text, a 4xx or a 5xx means the fenced format (the corrected cell in a ```` ```python ````
+block), which every chat model can write. The answer is kept for the backend's life (a magic
+session, a sidebar conversation, a CLI or batch run), not in a process-wide or on-disk cache:
+a server restarted with other flags (``llama-server`` with or without ``--jinja``) on the same
+URL would be misjudged. A probe that cannot ask (connection refused, 401, 404, 429, 502-504)
+decides nothing: it reads as fenced and the next read asks again; one that times out settles
+on fenced. ``native_tools=True/False`` skips the probe. What the servers do:
+
+- llama-cpp-python's server (``python -m llama_cpp.server``, 0.3.x, chat format from the GGUF):
+  ``tool_choice`` "required" and "auto" return plain text (Qwen2.5-Coder-0.5B wrote a fenced
+  JSON pseudo-call); only a named ``tool_choice`` gives a grammar-constrained call. So:
+  fenced. "any" is a 500 (a validation error), which the mistral backend explains.
+- llama.cpp's ``llama-server``: tools need ``--jinja`` (else a 400: fenced); with it,
+  "required" is grammar-constrained, so the probe finds native calls.
+- vLLM: "required" uses guided decoding (native); "auto" needs
+  ``--enable-auto-tool-choice`` and a ``--tool-call-parser``.
+- Ollama (its docs and issues ollama#8421, #17921): ``tool_choice`` is ignored, so a
+  "required" request may come back as text; models without tool support answer 400 ("does
+  not support tools"). Tool calls stream whole, one delta per call (since May 2025). Either
+  way the probe decides, and both answers work.
+- LM Studio (its tool-use docs): "none", "auto" and "required"; a call the model writes
+  badly comes back as plain ``content``. The probe decides.
+
+At run time, a ``tools`` request with ``tool_choice`` "required" that gets no real call marks
+the server as fenced for the rest of the backend's life (the next fix loop uses fenced), and
+a call the model wrote as text is read back when it clearly is one (:func:`text_tool_calls`:
+Hermes ``<tool_call>``, Mistral ``[TOOL_CALLS]``, bare or fenced JSON, and Python literals:
+``edit_cell(cell_id="a", source=\"\"\"...\"\"\")`` or a dict with triple-quoted strings); one
+that does not parse is a ``bad_response``, which the fix loop counts as a failed sample.
+
+``assistant_prefix`` stays False (the fenced format goes unprimed: the model opens the fence):
+llama-cpp-python's server starts a new turn after a final assistant message (checked: with
+"Counting: 1 2 3 4 5 6" as the last assistant message, Qwen answered "Counting: 1 2 3 4 ").
+``llama-server`` continues one by default (llama.cpp PR 13174, ``--no-prefill-assistant``
+turns it off) and Ollama's templates may, but neither could be checked here.
+
 Retries are the openai client's: ``max_retries`` attempts more for connection errors, timeouts,
 408/409/429 and 5xx, with exponential backoff (0.5 s doubling to 8 s), honouring ``Retry-After``
 and ``retry-after-ms`` up to two minutes (a longer Retry-After is not retried).
@@ -22,10 +64,12 @@ with the mistral backend: the Mistral API speaks the same chat shape.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +93,7 @@ from .base import (
     estimate_tokens,
     new_tool_call_id,
 )
+from .tool_dialects import ToolCallParseError, parse_tool_calls
 
 log = logging.getLogger(__name__)
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -56,9 +101,36 @@ _NO_MODEL = ("not found", "does not exist", "invalid_model", "invalid model", "u
 _RETRYABLE = {"timeout", "connection", "rate_limit", "server"}
 _OPENAI_PARAMS = {"top_p", "stop", "presence_penalty", "frequency_penalty", "extra_body"}
 
+#: the capability probe: one required call of a one-argument tool (tests/stub_server.py knows
+#: the name, to answer it without taking a scripted reply)
+PROBE_TOOL_NAME = "report_number"
+PROBE_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": PROBE_TOOL_NAME,
+            "description": "Report a number to the user.",
+            "parameters": {
+                "type": "object",
+                "properties": {"number": {"type": "integer"}},
+                "required": ["number"],
+            },
+        },
+    }
+]
+PROBE_MESSAGES = [{"role": "user", "content": f"Call {PROBE_TOOL_NAME} with number 7."}]
+PROBE_MAX_TOKENS = 48
+PROBE_TIMEOUT = 60.0
+PROBE_TEXT_CHARS = 24  # this much text before any tool call: the answer is text
+#: probe failures that say nothing about the server's tools (it said no to us, not to them)
+_UNDECIDED = {"auth", "rate_limit", "bad_model", "missing_model", "connection", "cancelled"}
+_BUSY = {502, 503, 504}  # a server still starting, or a proxy in front of one
+_TOOL_CALLS_IN_WORDS = {None: "not probed yet", True: "native", False: "none: fenced edits"}
+
 
 class OpenAICompatBackend(Backend):
-    """A model served over the OpenAI chat-completions API, with native tools and streaming."""
+    """A model served over the OpenAI chat-completions API, with streaming; native tool calls
+    where the server returns them (detected, see the module docstring), else fenced edits."""
 
     name = "openai_compat"
 
@@ -70,6 +142,7 @@ class OpenAICompatBackend(Backend):
         timeout: float = 120.0,
         max_retries: int = 4,
         api_key_env: str = "",
+        native_tools: bool | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
@@ -84,7 +157,10 @@ class OpenAICompatBackend(Backend):
         self.base_url = base_url.rstrip("/") + ("/v1" if parts.path in ("", "/") else "")
         self.model = model
         self.timeout = timeout
-        self.capabilities = Capabilities(native_tools=True, local=False, cheap_samples=False)
+        #: None until detected (or given): whether tool calls come back as real calls
+        self.native_tools: bool | None = native_tools
+        self._context_window = Capabilities.context_window
+        self._probe_lock = threading.Lock()
         if api_key:
             check_key_transport(self.base_url, "api_key")
             self.key_env = api_key_env
@@ -103,6 +179,87 @@ class OpenAICompatBackend(Backend):
             timeout=timeout,
             max_retries=max_retries,
         )
+
+    @property  # type: ignore[override]
+    def capabilities(self) -> Capabilities:
+        """What the agent may rely on; the first read probes the server's tool calls."""
+        return Capabilities(
+            native_tools=self.tool_calls_supported(),
+            local=False,
+            cheap_samples=False,
+            context_window=self._context_window,
+            assistant_prefix=False,
+        )
+
+    def tool_calls_supported(self) -> bool:
+        """Whether ``tool_choice: "required"`` comes back as a real call (probed once)."""
+        if self.native_tools is None:
+            with self._probe_lock:
+                if self.native_tools is None:
+                    self.native_tools = self._probe_tool_calls()
+        return bool(self.native_tools)
+
+    def _probe_tool_calls(self) -> bool | None:
+        """One small required tool call: True (a real call), False (text, or refused), None
+        (undecided: the server could not be asked; read as fenced, asked again next time)."""
+        # no retries: a probe that cannot ask at once decides nothing and costs nothing
+        client = self._client.with_options(max_retries=0, timeout=min(self.timeout, PROBE_TIMEOUT))
+        try:
+            model = self._resolve_model(client)
+        except BackendError as exc:
+            log.info("openai_compat: no tool-call probe of %s: %s", self.base_url, exc)
+            return None
+        params: dict[str, Any] = {
+            "model": model,
+            "messages": PROBE_MESSAGES,
+            "tools": PROBE_TOOLS,
+            "tool_choice": "required",
+            "max_tokens": PROBE_MAX_TOKENS,
+            "temperature": 0.0,
+            "stream": True,
+        }
+        calls, text = ToolCallBuffer(), []
+        try:
+            chunks = self._create(params, client)
+            try:
+                for chunk in chunks:
+                    for choice in chunk.choices or []:
+                        delta = choice.delta
+                        if delta is not None and delta.content:
+                            text.append(delta.content)
+                        for call in (delta.tool_calls if delta is not None else None) or []:
+                            fn = call.function
+                            calls.add(call.index, call.id, fn and fn.name, fn and fn.arguments)
+                    if not calls.slots and len("".join(text).strip()) > PROBE_TEXT_CHARS:
+                        break  # a reply in text: no need to wait for the rest of it
+            finally:
+                chunks.close()
+            found = any(call.name == PROBE_TOOL_NAME for call in calls.parse())
+            how = "a real tool call" if found else f"text: {''.join(text)[:80]!r}"
+        except BackendError as exc:
+            found, how = False, str(exc)
+            if exc.kind in _UNDECIDED or exc.status_code in (404, *_BUSY):
+                log.info("openai_compat: tool-call probe of %s undecided: %s", self.base_url, exc)
+                return None
+            if exc.kind == "timeout":  # do not wait that long again: fenced from now on
+                log.info("openai_compat: tool-call probe of %s timed out", self.base_url)
+                return False
+        except Exception as exc:  # a broken stream: still an answer, and no tool call
+            found, how = False, f"{type(exc).__name__}: {self._redact(str(exc))[:120]}"
+        log.info(
+            "openai_compat: %s (%s) answered a required tool call with %s: %s edits",
+            self.base_url,
+            model,
+            how,
+            "tool-call" if found else "fenced",
+        )
+        return found
+
+    def _no_native_tool_calls(self) -> None:
+        """A required call came back as text: fenced edits from now on (see the docstring)."""
+        if self.native_tools is not False:
+            log.info("openai_compat: %s wrote a required tool call as text", self.base_url)
+        self.native_tools = False
 
     def endpoint(self) -> str:
         return self.base_url
@@ -160,31 +317,37 @@ class OpenAICompatBackend(Backend):
         finally:
             chunks.close()
         parsed = calls.parse()
+        if request.tools and request.tool_choice != "none" and not parsed:
+            required = request.tool_choice == "required"
+            if required:
+                self._no_native_tool_calls()
+            parsed = text_tool_calls("".join(text), request.tools, required=required)
         yield from parsed
         yield usage or estimated_usage(request, "".join(text) + calls.text())
         yield Done("tool_calls" if parsed else "length" if finish == "length" else "stop")
 
-    def _create(self, params: dict[str, Any]) -> Any:
+    def _create(self, params: dict[str, Any], client: OpenAI | None = None) -> Any:
         """Start the request; retry once without stream_options if the server rejects it."""
+        client = client or self._client
         if self._include_usage:
             params["stream_options"] = {"include_usage": True}
         try:
-            return self._client.chat.completions.create(**params, extra_headers=self._headers)
+            return client.chat.completions.create(**params, extra_headers=self._headers)
         except openai.BadRequestError as exc:
             if "stream_options" not in str(exc.message) or not self._include_usage:
                 raise self._error(exc) from None
             self._include_usage = False
             params.pop("stream_options")
-            return self._create(params)
+            return self._create(params, client)
         except Exception as exc:
             raise self._error(exc) from None
 
-    def _resolve_model(self) -> str:
+    def _resolve_model(self, client: OpenAI | None = None) -> str:
         """The configured model, or the first one the server lists (GET /models)."""
         if self.model:
             return self.model
         try:
-            models = list(self._client.models.list(extra_headers=self._headers))
+            models = list((client or self._client).models.list(extra_headers=self._headers))
         except Exception as exc:
             raise self._error(exc) from None
         if not models:
@@ -195,9 +358,7 @@ class OpenAICompatBackend(Backend):
         self.model = models[0].id
         context = (getattr(models[0], "model_extra", None) or {}).get("max_model_len")
         if isinstance(context, int) and context > 0:  # vLLM reports its context window
-            self.capabilities = Capabilities(
-                native_tools=True, local=False, cheap_samples=False, context_window=context
-            )
+            self._context_window = context
         return self.model
 
     def _error(self, exc: Exception) -> BackendError:
@@ -261,6 +422,7 @@ class OpenAICompatBackend(Backend):
             "key": (self.key_env or "passed as api_key")
             if self._api_key
             else f"none (${self.key_env} is not set)",
+            "tool_calls": _TOOL_CALLS_IN_WORDS[self.native_tools],
         }
 
     def close(self) -> None:
@@ -381,3 +543,66 @@ def redact(text: str, secret: str) -> str:
     """Hide bearer tokens and the API key itself (servers and proxies sometimes echo them)."""
     text = re.sub(r"(?i)bearer\s+\S+", "Bearer ***", text)
     return text.replace(secret, "***") if len(secret) >= 6 and secret != "none" else text
+
+
+# Tool calls written as text, by servers that do not parse the model's calls themselves.
+
+_BLOCK = re.compile(r"```[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_LITERAL_ERRORS = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
+
+
+def text_tool_calls(
+    text: str, tools: list[dict[str, Any]], *, required: bool = False
+) -> list[ToolCall]:
+    """Calls of the offered ``tools`` a model wrote as text (any dialect :mod:`.tool_dialects`
+    reads, or a Python literal: ``name(key=...)`` or a ``{"name", "arguments"}`` dict with
+    triple-quoted strings). Read with :func:`ast.literal_eval`, never evaluated. With
+    ``required``, text that clearly calls a tool but does not parse is a ``bad_response``."""
+    names = {str((tool.get("function") or {}).get("name")) for tool in tools}
+    try:
+        calls = [call for call in parse_tool_calls(text)[1] if call.name in names]
+    except ToolCallParseError:
+        calls = []
+    if calls:
+        return calls
+    for body in [*_BLOCK.findall(text), text]:
+        call = _literal_call(body, names)
+        if call is not None:
+            return [call]
+    if required:
+        for name in sorted(names):
+            pattern = (
+                rf"(?<![\w.]){re.escape(name)}\s*\(|[\"']name[\"']\s*:\s*[\"']{re.escape(name)}"
+            )
+            if re.search(pattern, text):
+                raise BackendError(
+                    f"model wrote a call of {name} as text that does not parse",
+                    kind="bad_response",
+                )
+    return []
+
+
+def _literal_call(body: str, names: set[str]) -> ToolCall | None:
+    """``name(key=literal, ...)`` or ``{"name": ..., "arguments": {...}}`` as Python literals."""
+    try:
+        node = ast.parse(body.strip(), mode="eval").body
+    except _LITERAL_ERRORS:
+        return None
+    name, arguments = "", None
+    try:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
+            name = node.func.id
+            if any(kw.arg is None for kw in node.keywords):  # **kwargs
+                return None
+            arguments = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+        elif isinstance(node, ast.Dict):
+            value = ast.literal_eval(node)
+            name = value.get("name")
+            arguments = value.get("arguments", value.get("parameters"))
+    except _LITERAL_ERRORS:
+        return None
+    if not isinstance(name, str) or name not in names or not isinstance(arguments, dict):
+        return None
+    if not all(isinstance(key, str) for key in arguments):
+        return None
+    return ToolCall(new_tool_call_id(), name, arguments)

@@ -344,3 +344,97 @@ def test_count_tokens_and_close(stub: StubServer) -> None:
     assert backend.count_tokens("x" * 35) == 11 and backend.capabilities.native_tools
     assert not backend.capabilities.local and not backend.capabilities.cheap_samples
     backend.close()
+
+
+# -- a server that is not the Mistral API ----------------------------------------------------
+LLAMA_CPP_PYTHON_500 = {  # llama-cpp-python's server, asked for tool_choice "any"
+    "error": {
+        "message": "2 validation errors:\n  {'type': 'literal_error', 'loc': ('body', "
+        "'tool_choice', \"literal['none','auto','required']\"), 'msg': \"Input should be "
+        "'none', 'auto' or 'required'\", 'input': 'any'}\n\n  File \"app.py\", line 376",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Error(500, LLAMA_CPP_PYTHON_500), "500: Input should be 'none', 'auto' or 'required'"),
+        (
+            Error(
+                400, {"object": "error", "message": "tool_choice must be auto, none or required"}
+            ),
+            "400: tool_choice must be auto, none or required",
+        ),
+        (
+            Error(422, {"detail": [{"loc": ["body", "tool_choice"], "msg": "bad value"}]}),
+            "422: ",
+        ),
+    ],
+    ids=["llama-cpp-python-500", "vllm-400", "fastapi-422"],
+)
+def test_a_server_rejecting_tool_choice_any_is_named_not_the_mistral_api(
+    stub: StubServer, answer: Error, reason: str
+) -> None:
+    stub.queue(answer, Text("never asked again"))
+    start = time.monotonic()
+    err = fail(make(stub), tools=TOOLS, tool_choice="required")
+    assert time.monotonic() - start < 1.0 and len(stub.chat_requests) == 1  # not retried
+    assert str(err).startswith(f"the server at {stub.url} is not the Mistral API: it rejected ")
+    assert f"tool_choice 'any' ({reason}" in str(err) and "use --backend openai_compat" in str(err)
+    assert (err.kind, err.retryable, err.status_code) == ("bad_request", False, answer.status)
+    assert len(str(err).splitlines()) == 1
+    assert stub.chat_requests[0].body["tool_choice"] == "any"
+
+
+def test_the_rejected_tool_choice_is_the_one_sent(stub: StubServer) -> None:
+    """vLLM without --enable-auto-tool-choice refuses "auto" (400)."""
+    message = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser'
+    stub.queue(Error(400, {"object": "error", "message": message, "param": "tool_choice"}))
+    err = fail(make(stub), tools=TOOLS)
+    assert f"is not the Mistral API: it rejected tool_choice 'auto' (400: {message})" in str(err)
+
+
+def test_another_servers_errors_carry_its_own_reason(stub: StubServer) -> None:
+    stub.queue(
+        Error(400, {"error": {"message": "the prompt is 9000 tokens, n_ctx is 4096"}}),
+        Error(404, {"detail": "Not Found"}),
+        *[server_error(502)] * 3,
+    )
+    err = fail(make(stub))
+    assert str(err) == (
+        f"the server at {stub.url} rejected the request (400): the prompt is 9000 tokens, "
+        "n_ctx is 4096"
+    )
+    err = fail(make(stub))
+    assert err.kind == "bad_request" and "no /v1/chat/completions (404: Not Found)" in str(err)
+    assert "openai_compat" in str(err)
+    err = fail(make(stub, max_retries=1))  # a failing server, not a rejection: retried
+    assert (err.kind, err.retryable) == ("server", True) and len(stub.chat_requests) >= 3
+    assert str(err) == f"the server at {stub.url} failed (502) through retries: Internal error"
+
+
+def test_a_trailing_v1_is_dropped(stub: StubServer) -> None:
+    stub.queue(Text("ok"))
+    backend = MistralBackend(server_url=stub.base_url, api_key=SECRET)
+    assert backend.endpoint() == stub.url and backend.info()["server"] == stub.url
+    assert collect(backend.chat(USER))[0] == "ok"
+    assert stub.chat_requests[0].path == "/v1/chat/completions"
+    backend.close()
+    hosted = MistralBackend(server_url="https://api.mistral.ai/v1", api_key=SECRET)
+    assert hosted.endpoint() == "https://api.mistral.ai" and hosted.key_env == ""
+
+
+def test_the_mistral_api_itself_keeps_its_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wording for other servers never replaces the Mistral API's own (no request sent)."""
+    monkeypatch.setenv("MISTRAL_API_KEY", SECRET)
+    backend = MistralBackend()
+    assert backend._http is None  # the SDK's own client, no rejection hook
+    err = backend._status_error(500, json.dumps({"message": "tool_choice broke"}))
+    assert str(err).startswith("Mistral API server error (500) persisted through retries")
+    err = backend._status_error(400, json.dumps({"message": "max_tokens too large"}))
+    assert str(err) == "Mistral API rejected the request (400): max_tokens too large"
+    backend.close()

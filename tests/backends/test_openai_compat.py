@@ -23,9 +23,11 @@ from stub_server import (
 )
 from test_redaction import ENV_NAME, PLANTED, planted_messages, secrets_left
 
+from jupyter_devstral.agent.edit_formats import edit_format
+from jupyter_devstral.agent.fix_loop import FixLoop
 from jupyter_devstral.backends import create_backend
 from jupyter_devstral.backends.base import BackendError, Done, TextDelta, Usage, collect
-from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
+from jupyter_devstral.backends.openai_compat import PROBE_TOOLS, OpenAICompatBackend
 from jupyter_devstral.config import DevstralConfig, make_backend
 
 USER = [{"role": "user", "content": "hi"}]
@@ -359,3 +361,186 @@ def test_real_llama_cpp_server_streams_text_and_usage(llama_server: str) -> None
     assert events[-1] in (Done("stop"), Done("length"))
     assert Path(backend.model).name == "SmolLM2-135M-Instruct.Q4_1.gguf"  # from GET /models
     backend.close()
+
+
+# -- tool calls: detected per server (the probe), read back from text -----------------------
+LLAMA_CPP_PYTHON_500 = {  # what llama-cpp-python's server answers to tool_choice "any"
+    "error": {
+        "message": "2 validation errors:\n  {'type': 'literal_error', 'loc': ('body', "
+        "'tool_choice'), 'msg': \"Input should be 'none', 'auto' or 'required'\"}",
+        "type": "internal_server_error",
+    }
+}
+
+
+def test_the_probe_finds_native_tool_calls_once_and_takes_no_scripted_reply(
+    stub: StubServer,
+) -> None:
+    backend = make(stub)
+    assert backend.info()["tool_calls"] == "not probed yet" and stub.probe_requests == []
+    assert backend.capabilities.native_tools and backend.capabilities.native_tools
+    assert len(stub.probe_requests) == 1 and stub.chat_requests == []  # asked once
+    probe = stub.probe_requests[0].body
+    assert probe["tool_choice"] == "required" and probe["tools"] == PROBE_TOOLS
+    assert probe["max_tokens"] == 48 and probe["model"] == "stub-model"  # from GET /models
+    assert stub.probe_requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert backend.info()["tool_calls"] == "native"
+    assert edit_format(None, backend.capabilities).name == "tools"
+
+
+def test_a_server_that_writes_the_call_as_text_gets_fenced_edits() -> None:
+    """llama-cpp-python's server: tool_choice "required" comes back as a fenced JSON text."""
+    with StubServer(probes="text") as stub:
+        backend = make(stub)
+        caps = backend.capabilities
+    assert not caps.native_tools and not caps.assistant_prefix
+    assert edit_format(None, caps).name == "fenced" and not edit_format(None, caps).primed
+    assert backend.info()["tool_calls"] == "none: fenced edits"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Error(400, {"error": {"message": "tools param requires --jinja flag"}}),  # llama-server
+        Error(400, {"error": {"message": "qwen2.5:0.5b does not support tools"}}),  # Ollama
+        Error(500, LLAMA_CPP_PYTHON_500),
+        Text("Hello! How can I help you today?"),  # a server that ignores tools (Ollama)
+        Text("<think>The user wants a number"),  # cut off at max_tokens before any call
+        Tools([("report_number", '{"number": ')]),  # a call that does not parse
+    ],
+    ids=["400-jinja", "400-ollama", "500-validation", "ignored", "thinking", "bad-call"],
+)
+def test_a_server_that_refuses_or_ignores_required_tools_gets_fenced_edits(answer) -> None:
+    with StubServer(probes="queue") as stub:
+        stub.queue(answer)
+        backend = make(stub, model="m")
+        assert not backend.capabilities.native_tools and backend.native_tools is False
+        assert len(stub.chat_requests) == 1  # the probe is never retried
+        assert not backend.capabilities.native_tools and len(stub.chat_requests) == 1
+
+
+@pytest.mark.parametrize("answer", [unauthorized(), rate_limited("1"), Error(503)])
+def test_a_probe_that_cannot_ask_decides_nothing(answer) -> None:
+    with StubServer(probes="queue") as stub:
+        stub.queue(answer)
+        backend = make(stub, model="m")
+        assert not backend.capabilities.native_tools  # fenced for now
+        assert backend.native_tools is None and len(stub.chat_requests) == 1
+        stub.queue(Tools([("report_number", '{"number": 7}')]))
+        assert backend.capabilities.native_tools  # asked again, and answered
+
+
+def test_a_server_that_is_down_is_probed_again_later() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = OpenAICompatBackend(base_url=f"http://127.0.0.1:{port}/v1")  # lists its models
+    start = time.monotonic()
+    assert not backend.capabilities.native_tools and backend.native_tools is None
+    assert not backend.capabilities.native_tools and backend.native_tools is None
+    assert time.monotonic() - start < 2  # neither GET /models nor the probe is retried
+
+
+def test_a_probe_that_times_out_settles_on_fenced(stub: StubServer) -> None:
+    stub.probes = "queue"
+    stub.queue(Delay(3, Tools([("report_number", '{"number": 7}')])))
+    backend = make(stub, model="m", timeout=0.5)
+    assert not backend.capabilities.native_tools and backend.native_tools is False
+
+
+def test_native_tools_given_skips_the_probe(stub: StubServer) -> None:
+    assert not make(stub, native_tools=False).capabilities.native_tools
+    assert make(stub, native_tools=True).capabilities.native_tools
+    assert stub.probe_requests == [] and stub.requests == []
+
+
+def test_a_required_call_written_as_text_is_read_and_switches_to_fenced(stub: StubServer) -> None:
+    call = '{"name": "edit_cell", "arguments": {"index": 1, "source": "y = 2"}}'
+    stub.queue(Text(f"```json\n{call}\n```"), Text("ok"))
+    backend = make(stub, native_tools=True)
+    text, calls, _, finish = collect(backend.chat(USER, TOOLS, tool_choice="required"))
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("edit_cell", {"index": 1, "source": "y = 2"})
+    ]
+    assert finish == "tool_calls" and backend.native_tools is False
+    assert not backend.capabilities.native_tools  # the next fix loop uses fenced edits
+    assert stub.probe_requests == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        '```python\nedit_cell(index=1, source="""total = sum(prices)\nprint(total)""")\n```',
+        '{"name": "edit_cell", "arguments": {"index": 1, '
+        '"source": """total = sum(prices)\nprint(total)"""}}',
+        '```json\n{"name": "edit_cell", "arguments": {"index": 1, '
+        '"source": """total = sum(prices)\nprint(total)"""}}\n```',
+        "<tool_call>\n"
+        + json.dumps(
+            {"name": "edit_cell", "arguments": {"index": 1, "source": "total = sum(prices)\n"}}
+        )
+        + "\n</tool_call>",
+    ],
+    ids=["python-call", "dict-triple-quotes", "fenced-dict-triple-quotes", "hermes"],
+)
+def test_pseudo_calls_in_text_are_read_as_literals(stub: StubServer, written: str) -> None:
+    stub.queue(Text(written))
+    _, calls, _, finish = collect(make(stub, model="m").chat(USER, TOOLS, tool_choice="required"))
+    assert [c.name for c in calls] == ["edit_cell"] and finish == "tool_calls"
+    assert calls[0].arguments["index"] == 1
+    assert calls[0].arguments["source"].startswith("total = sum(prices)\n")
+
+
+def test_a_hostile_pseudo_call_is_never_evaluated(stub: StubServer, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    hostile = f"edit_cell(index=1, source=__import__('os').system('touch {marker}'))"
+    for text in (hostile, f"```python\n{hostile}\n```", "edit_cell(**{'index': 1})"):
+        stub.queue(Text(text))
+        err = fail(make(stub, model="m"), tools=TOOLS, tool_choice="required")
+        assert err.kind == "bad_response" and "edit_cell" in str(err)
+        assert len(str(err).splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_text_under_auto_is_text_and_unknown_tools_are_not_calls(stub: StubServer) -> None:
+    stub.queue(
+        Text("You could call edit_cell(index=1, source=y) here."),
+        Text('```json\n{"name": "delete_everything", "arguments": {}}\n```'),
+    )
+    backend = make(stub, model="m", native_tools=True)
+    assert collect(backend.chat(USER, TOOLS))[1] == []
+    assert collect(backend.chat(USER, TOOLS))[1] == []
+    assert backend.native_tools is True  # "auto" may be answered in text
+
+
+def test_a_fix_through_a_server_that_rejects_required_tools_uses_fenced_edits(
+    home_factory,
+) -> None:
+    """Ollama/LM Studio-like shapes: the probe is refused with a 400, the fix still works."""
+    home = home_factory(["prices = [3, 4, 5]", "total = sum(prics)\nprint(total)"])
+    cell_id = home.nb.cells[1]["id"]
+    with StubServer(models=["local"], probes="reject") as stub:
+        stub.queue(Text("Here:\n```python\ntotal = sum(prices)\nprint(total)\n```"))
+        backend = OpenAICompatBackend(base_url=stub.base_url, max_retries=0)
+        result = FixLoop(backend, home, samples=1).fix(cell_id)
+        sent = stub.chat_requests[0].body
+    assert result.fixed and result.final == "total = sum(prices)\nprint(total)"
+    assert "tools" not in sent and sent["messages"][-1]["role"] == "user"
+    assert len(stub.probe_requests) == 1
+
+
+def test_a_fix_answered_in_a_python_block_under_tools_is_taken_then_fenced(home_factory) -> None:
+    """The probe found native calls, but the model answered the fix in a ```python block:
+    the tools format reads the block, and the backend reports fenced from then on."""
+    home = home_factory(["prices = [3, 4, 5]", "total = sum(prics)\nprint(total)"])
+    cell_id = home.nb.cells[1]["id"]
+    with StubServer(models=["local"]) as stub:
+        stub.queue(Text("Fixed:\n```python\ntotal = sum(prices)\nprint(total)\n```"))
+        backend = OpenAICompatBackend(base_url=stub.base_url, max_retries=0)
+        loop = FixLoop(backend, home, samples=1)
+        assert loop.format.name == "tools"
+        result = loop.fix(cell_id)
+        assert stub.chat_requests[0].body["tool_choice"] == "required"
+    assert result.fixed and result.final == "total = sum(prices)\nprint(total)"
+    assert not backend.capabilities.native_tools
+    assert FixLoop(backend, home).format.name == "fenced"

@@ -258,6 +258,7 @@ class FixLoop:
             evidence=self.use_evidence,
             max_cells=self.evidence_cells,
             max_seconds=self.evidence_seconds,
+            earlier_outputs=self.home.earlier_outputs(cell_id) if self.use_evidence else None,
         )
         if error is None:
             run = self._first_run(cell_id, plan, error_from_outputs(cells[at].outputs))

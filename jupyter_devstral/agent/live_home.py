@@ -102,6 +102,7 @@ class LiveKernelNotebook(NotebookHome):
         errors: dict[int, ErrorInfo] | None = None,
         current: int | None = None,
         cell_ids: dict[int, str] | None = None,
+        good_runs: dict[str, int] | None = None,
     ) -> None:
         self.shell = shell
         # history entries from ``current`` on (the cell running the magic) are not shown
@@ -111,6 +112,7 @@ class LiveKernelNotebook(NotebookHome):
         self.target_id = target_id or f"in-{target_count or self.current}"
         self.errors = errors or {}
         self.cell_ids = cell_ids or {}  # execution count -> front-end cell id, where known
+        self.good_runs = good_runs or {}  # front-end cell id -> its last run without error
         self.has_target = target_source is not None  # ask: the history alone
         self._sources: dict[str, str] = {self.target_id: target_source or ""}
         self._outputs: dict[str, list[dict[str, Any]]] = {}
@@ -234,6 +236,15 @@ class LiveKernelNotebook(NotebookHome):
             return variables.summarize(self.shell.user_ns, source, max_chars)
         except Exception:  # a summary is a hint: never let it break a fix
             return ""
+
+    def earlier_outputs(self, cell_id: str) -> tuple[list[dict[str, Any]], set[str]] | None:
+        """``Out[N]`` of this cell's last run without error (its value, as IPython showed
+        it): the only output a kernel keeps; evidence compares the result's value alone."""
+        count = self.good_runs.get(cell_id)
+        out = self.shell.user_ns.get("Out", {}) if hasattr(self.shell, "user_ns") else {}
+        if count is None or count not in out:
+            return ([], {"execute_result"})
+        return ([_result_output(out[count], count)], {"execute_result"})
 
     def api_facts(self, source: str, error: ErrorInfo, max_chars: int = 1500) -> str:
         try:

@@ -141,6 +141,12 @@ class NotebookHome(ABC):
         """
         raise NotebookError("trials need a fork of the kernel, which this home cannot make")
 
+    def earlier_outputs(self, cell_id: str) -> tuple[list[dict[str, Any]], set[str]] | None:
+        """The cell's outputs from an earlier good run, where the home keeps them apart from
+        its cells (the live kernel: ``Out[N]`` of the cell's last run without error), and
+        which output types they cover; None: the cell's own stored outputs are those."""
+        return None
+
     def api_facts(self, source: str, error: ErrorInfo, max_chars: int = 1500) -> str:
         """Facts about the library call the error came from, from the kernel's installed
         versions (signature, docstring, version, close names; '' if none or unknown)."""

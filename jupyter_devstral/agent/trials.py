@@ -81,6 +81,8 @@ class TrialPlan:
     allow_effects: bool = False
     #: the failing cell's stored outputs from an earlier good run ([] when it has none)
     stored_own: list[dict[str, Any]] = field(default_factory=list)
+    #: the output types ``stored_own`` covers (None: all; the live kernel keeps only Out[N])
+    own_types: set[str] | None = None
     #: cells run after the candidate in the same fork, in order, and their stored outputs
     after: list[CellView] = field(default_factory=list)
     #: names the cell defines that the cells below read (described before and after)
@@ -106,6 +108,7 @@ class TrialPlan:
         evidence: bool = True,
         max_cells: int = 5,
         max_seconds: float = 10.0,
+        earlier_outputs: tuple[list[dict[str, Any]], set[str]] | None = None,
     ) -> TrialPlan:
         at = next(i for i, c in enumerate(cells) if c.id == cell_id)
         target = cells[at]
@@ -114,7 +117,10 @@ class TrialPlan:
         if not evidence:
             plan.skipped = "evidence is off"
             return plan
-        plan.stored_own = list(target.outputs) if _stored_ok(target) else []
+        if earlier_outputs is not None:
+            plan.stored_own, plan.own_types = list(earlier_outputs[0]), set(earlier_outputs[1])
+        else:
+            plan.stored_own = list(target.outputs) if _stored_ok(target) else []
         defined = defined_names(target.source)
         readers = downstream_cells(cells, at, defined, max(max_cells * 3, 12)) if defined else []
         if not readers or max_cells <= 0:
@@ -184,7 +190,10 @@ class TrialPlan:
 
     def evidence(self, run: RunResult) -> Evidence:
         """What the trial's run shows, against what the notebook stored."""
-        own = compare_outputs(self.stored_own, run.outputs) if self.stored_own else None
+        fresh = run.outputs
+        if self.own_types is not None:
+            fresh = [o for o in fresh if o.get("output_type") in self.own_types]
+        own = compare_outputs(self.stored_own, fresh) if self.stored_own else None
         downstream = []
         for cell, fresh in zip(self.after, run.after, strict=False):
             if fresh.get("skipped"):

@@ -109,6 +109,7 @@ class DevstralMagics(Magics):
             errors=self.tracker.errors,
             current=self.tracker.current(),
             cell_ids=self.tracker.cell_ids,
+            good_runs=self.tracker.good_runs,
         )
 
     # -- backends ----------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class CellTracker:
         self.last_failure: Failure | None = None
         self.errors: dict[int, ErrorInfo] = {}  # execution count -> error, for the context
         self.cell_ids: dict[int, str] = {}  # execution count -> front-end cell id
+        #: front-end cell id -> the execution count of its last run without error (its
+        #: ``Out[N]`` is the evidence a fix of that cell is compared with)
+        self.good_runs: dict[str, int] = {}
         self.current_cell_id: str | None = None
         self.running: int | None = None  # history index of the top-level cell running now
         self.handled: set[int] = set()  # executions a magic already accounted for
@@ -93,6 +96,10 @@ class CellTracker:
             return
         exc = result.error_before_exec or result.error_in_exec
         if exc is None:
+            if getattr(info, "cell_id", None):
+                self.good_runs[info.cell_id] = count
+                while len(self.good_runs) > 10 * MAX_ERRORS:
+                    self.good_runs.pop(next(iter(self.good_runs)))
             if self.last_failure and info.cell_id and info.cell_id == self.last_failure.cell_id:
                 self.last_failure = None  # the failed cell was re-run and works now
             return

@@ -489,3 +489,19 @@ def test_no_model_is_one_actionable_line_before_any_download(no_model, ip, capsy
     assert line.index("Hugging Face hub") > line.index("$MISTRAL_API_KEY")  # the option, last
     assert not list((no_model / "runtime").glob("devstral-worker-*"))  # nothing started
     assert devstral(ip).last_backend is None
+
+
+def test_the_cells_earlier_good_value_is_evidence(ip, capsys):
+    """The same front-end cell showed 6.5 when it last ran without error: of two candidates
+    that run, the one that shows 6.5 again wins, labelled fixed for that reason."""
+    run(ip, DATA)
+    ip.run_cell("df['revenue'].sum()", store_history=True, cell_id="cell-7")
+    ip.run_cell("df = df.rename(columns={'revenue': 'rev'})", store_history=True)
+    model = scripted(fenced("df['rev'].sum() + 1"), fenced("df['rev'].sum()"))
+    devstral(ip).backend_override = model
+    ip.run_cell(
+        "%%devstral fix --samples 2\ndf['revenue'].sum()", store_history=True, cell_id="cell-7"
+    )
+    result = devstral(ip).last_fix.result
+    assert (result.label, result.final) == ("fixed", "df['rev'].sum()")
+    assert any("reproduces its earlier output" in r for r in result.reasons), result.reasons

@@ -70,6 +70,12 @@ VARIABLES_CALL = (
 TIME_BUDGET = 150.0
 
 _UNDEFINED = re.compile(r"^(! ([A-Za-z_]\w*): not defined)$", re.M)
+#: the context's own numbering: cell headers, cell counts, execution counts, traceback lines
+_UNNUMBERED = re.compile(
+    r"^#* ?cell \d+\b.*$|^Notebook of \d+ cells.*$|\b(?:line|exec|In|Out|Cell In)\s*\[?\d+\]?"
+    r"|\(\d+ later cells? not shown\)|\(\d+ shown, \d+ omitted\)",
+    re.M,
+)
 
 
 def _output_key(run: RunResult) -> str:
@@ -322,11 +328,13 @@ class FixLoop:
         add_echoes(context.split("## Failing cell", 1)[0].split("## Variables in the kernel")[-1])
         # the cell the model is asked to correct now, and the lines its error went through
         base, base_lines = original, error_lines(error)
-        self._known = context
+        # what the model saw that a candidate may take constants from: the prompt without its
+        # own numbering ("cell 7", "exec 12", "line 3" are no source for a literal 7)
+        self._known = _UNNUMBERED.sub(" ", context)
         self._inputs = set().union(*(defined_names(c) for c in earlier)) if earlier else set()
 
         def doubt(source: str) -> int:
-            return doubts(original, source, context, self._inputs)
+            return doubts(original, source, self._known, self._inputs)
 
         # candidates that run but look doubtful: kept while the loop looks for a better one
         tentative: list[tuple[Any, ...]] = []

@@ -317,7 +317,11 @@ def test_a_review_edit_is_offered_not_applied_when_asked(home):
     replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING)]
     replies += [reply("tools", STILL_FAILING + " ", cell_id)] * 2
     result, _, events = run(home, replies, samples=2, apply_review=False)
-    assert (result.label, result.runs, result.applied) == ("runs, review", True, False)
+    assert (result.label, result.runs, result.applied) == ("runs, review", True, False), (
+        result.final,
+        result.reasons,
+        [(a.source, a.ok, a.error) for a in result.attempts],
+    )
     assert result.final == DOUBTFUL and home.cell(cell_id).source == BROKEN
     assert kernel_value(home, "'total' in globals()") is False
     stopped = events[-1].data
@@ -460,3 +464,15 @@ def test_the_time_budget_stops_drawing_candidates(home_factory):
     result = loop.fix(cell_id)
     assert clock.monotonic() - start < 6 and len(backend.requests) <= 3
     assert not result.fixed and any("time budget" in n for n in result.notes)
+
+
+def test_the_prompts_own_numbers_are_no_source_for_a_literal(home):
+    """A 7 invented by the candidate stays a doubt when "exec 7" or "cell 7" happens to be in
+    the prompt's headers (found as flaky: the shared kernel's execution count reached 7)."""
+    cell_id = target(home)
+    home.nb.cells[0]["execution_count"] = 7
+    replies = [reply("tools", s, cell_id) for s in (DOUBTFUL, STILL_FAILING)]
+    replies += [reply("tools", STILL_FAILING + " ", cell_id)] * 2
+    result, backend, _ = run(home, replies, samples=2, apply_review=False)
+    assert "exec 7" in backend.requests[0].messages[-1]["content"]
+    assert result.label == "runs, review" and "a new literal 7" in result.reasons

@@ -411,7 +411,7 @@ class FixLoop:
                     )
                     if gate.action == "try":
                         run = self.home.try_source(
-                            cell_id, source, self.run_timeout, **plan.trial_options()
+                            cell_id, source, self.run_timeout, **plan.trial_options(source)
                         )
                     else:  # approved up front: it runs once, for real, and is not repeated
                         self.home.replace_source(cell_id, source)
@@ -427,11 +427,11 @@ class FixLoop:
                         )
                     )
                     if ok and gate.action != "try":  # it ran for real: that was its one run
-                        ev = plan.evidence(run) if self.use_evidence else None
+                        ev = plan.evidence(run, source) if self.use_evidence else None
                         self._conclude(cell_id, source, ev, result, ran=True)
                         return
                     if ok:
-                        ev = plan.evidence(run) if self.use_evidence else None
+                        ev = plan.evidence(run, source) if self.use_evidence else None
                         winners.append(_Winner(text, edit, run, conv, ev))
                         # evidence that agrees settles it; else the model's own best guess
                         # that runs with no doubts is taken

@@ -92,6 +92,13 @@ class TrialPlan:
     after_seconds: float = 10.0
     #: what the earlier cells say (import aliases, user functions), built once per fix
     effects_context: fx.EffectsContext | None = None
+    _cells: list[CellView] = field(default_factory=list, repr=False)
+    _at: int = 0
+    _max_cells: int = 5
+    #: the cells below per set of bound names (candidates that rebind inputs differ)
+    _plans: dict[frozenset[str], tuple[list[CellView], list[str], str]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.effects_context is None:
@@ -121,32 +128,58 @@ class TrialPlan:
             plan.stored_own, plan.own_types = list(earlier_outputs[0]), set(earlier_outputs[1])
         else:
             plan.stored_own = list(target.outputs) if _stored_ok(target) else []
-        defined = defined_names(target.source)
-        readers = downstream_cells(cells, at, defined, max(max_cells * 3, 12)) if defined else []
+        plan._cells, plan._at, plan._max_cells = cells, at, max_cells
+        plan.after, plan.watch, plan.skipped = plan._below(frozenset(defined_names(target.source)))
+        return plan
+
+    def _below(self, defined: frozenset[str]) -> tuple[list[CellView], list[str], str]:
+        """The cells to run after a candidate that binds ``defined``: in order, up to the last
+        cell that reads one of them (directly or through another reader), stopping before
+        a cell with effects of its own; the names to describe; why the run stops early."""
+        cached = self._plans.get(defined)
+        if cached is not None:
+            return cached
+        cells, at, max_cells = self._cells, self._at, self._max_cells
+        after: list[CellView] = []
+        skipped = ""
+        readers = (
+            downstream_cells(cells, at, set(defined), max(max_cells * 3, 12)) if defined else []
+        )
         if not readers or max_cells <= 0:
-            plan.skipped = "no cell below reads what it defines" if defined else ""
-            return plan
-        last = max(c.index for c in readers)
-        below = fx.context_for([*earlier, target.source])
-        for cell in cells[at + 1 : last + 1]:
-            if cell.cell_type != "code" or not cell.source.strip():
-                continue
-            if len(plan.after) >= max_cells:
-                plan.skipped = f"only the next {max_cells} cells are run (the budget)"
-                break
-            own_effects = fx.effects_of(cell.source, earlier=below)
-            if own_effects:
-                plan.skipped = (
-                    f"cell {cell.index} and the cells after it are not run in a trial "
-                    f"(effects of its own: {own_effects[0].text.strip()[:60]})"
-                )
-                break
-            plan.after.append(cell)
-        used = set()
+            skipped = "no cell below reads what it defines" if defined else ""
+        else:
+            last = max(c.index for c in readers)
+            below = fx.context_for([*self.earlier, self.original])
+            for cell in cells[at + 1 : last + 1]:
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                if len(after) >= max_cells:
+                    skipped = f"only the next {max_cells} cells are run (the budget)"
+                    break
+                own_effects = fx.effects_of(cell.source, earlier=below)
+                if own_effects:
+                    skipped = (
+                        f"cell {cell.index} and the cells after it are not run in a trial "
+                        f"(effects of its own: {own_effects[0].text.strip()[:60]})"
+                    )
+                    break
+                after.append(cell)
+        used: set[str] = set()
         for reader in readers:
             used |= set(re.findall(r"[A-Za-z_]\w*", reader.source))
-        plan.watch = sorted(defined & used)
-        return plan
+        self._plans[defined] = (after, sorted(defined & used), skipped)
+        return self._plans[defined]
+
+    def for_candidate(self, candidate: str | None) -> tuple[list[CellView], list[str], str]:
+        """The cells below to run with ``candidate``: the original's, and also the readers of
+        what the candidate binds besides (``s2 = pd.Series(...)`` rebinding an input touches
+        every later cell that reads ``s2``)."""
+        if candidate is None or not self._cells:
+            return self.after, self.watch, self.skipped
+        extra = defined_names(candidate) - defined_names(self.original)
+        if not extra:
+            return self.after, self.watch, self.skipped
+        return self._below(frozenset(defined_names(self.original) | extra))
 
     # -- the gate ----------------------------------------------------------------------------
     def original_effects(self) -> list[fx.Effect]:
@@ -178,24 +211,26 @@ class TrialPlan:
         return Gate(TRY)
 
     # -- the evidence ------------------------------------------------------------------------
-    def trial_options(self) -> dict[str, Any]:
-        """Keyword arguments of :meth:`NotebookHome.try_source` for this plan."""
-        if not self.after and not self.watch:
+    def trial_options(self, candidate: str | None = None) -> dict[str, Any]:
+        """Keyword arguments of :meth:`NotebookHome.try_source` for ``candidate``'s trial."""
+        after, watch, _ = self.for_candidate(candidate)
+        if not after and not watch:
             return {}
         return {
-            "after": [c.source for c in self.after],
+            "after": [c.source for c in after],
             "after_budget": self.after_seconds,
-            "names": self.watch,
+            "names": watch,
         }
 
-    def evidence(self, run: RunResult) -> Evidence:
-        """What the trial's run shows, against what the notebook stored."""
+    def evidence(self, run: RunResult, candidate: str | None = None) -> Evidence:
+        """What ``candidate``'s trial run shows, against what the notebook stored."""
+        after, watch, skipped = self.for_candidate(candidate)
         fresh = run.outputs
         if self.own_types is not None:
             fresh = [o for o in fresh if o.get("output_type") in self.own_types]
         own = compare_outputs(self.stored_own, fresh) if self.stored_own else None
         downstream = []
-        for cell, fresh in zip(self.after, run.after, strict=False):
+        for cell, fresh in zip(after, run.after, strict=False):
             if fresh.get("skipped"):
                 break
             outputs = list(fresh.get("outputs") or [])
@@ -215,5 +250,5 @@ class TrialPlan:
                 )
             )
         names = run.names or {}
-        problems = compare_names(names.get("before") or {}, names.get("after") or {}, self.watch)
-        return Evidence(own=own, downstream=downstream, names=problems, skipped=self.skipped)
+        problems = compare_names(names.get("before") or {}, names.get("after") or {}, watch)
+        return Evidence(own=own, downstream=downstream, names=problems, skipped=skipped)

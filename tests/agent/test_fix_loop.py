@@ -476,3 +476,29 @@ def test_the_prompts_own_numbers_are_no_source_for_a_literal(home):
     result, backend, _ = run(home, replies, samples=2, apply_review=False)
     assert "exec 7" in backend.requests[0].messages[-1]["content"]
     assert result.label == "runs, review" and "a new literal 7" in result.reasons
+
+
+def test_a_candidate_rebinding_an_input_is_judged_by_the_cells_that_read_it(home_factory):
+    """The fix reproduces the cell's own output by redefining its input; the cell below,
+    which reads that input, now fails: that is a contradiction, and the honest fix wins."""
+    home = home_factory(["s2 = {'a': 1, 'b': 2}", "s2[1]", "print(s2['b'])"], run=False)
+    first, target_cell, below = home.nb.cells
+    assert home.run_cell(first["id"], timeout=30).ok
+    target_cell["outputs"] = [
+        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=2)
+    ]
+    target_cell["execution_count"] = 2
+    below["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    below["execution_count"] = 3
+    cell_id = target_cell["id"]
+    rebind = "s2 = [1, 2]\ns2[1]"
+    backend = ScriptedBackend([reply("tools", s, cell_id) for s in (rebind, "s2['b']")])
+    result = FixLoop(backend, home, edit_format_name="tools", samples=2).fix(cell_id)
+    assert (result.label, result.final) == ("fixed", "s2['b']"), result.reasons
+    tried = {a.source: a for a in result.attempts}
+    assert rebind in tried
+    backend = ScriptedBackend([reply("tools", rebind, cell_id)] * 4)
+    home.replace_source(cell_id, "s2[1]")
+    alone = FixLoop(backend, home, edit_format_name="tools", samples=1, max_iterations=1)
+    result = alone.fix(cell_id)
+    assert result.label == "runs, review" and any("cell 2" in r for r in result.reasons)

@@ -110,3 +110,16 @@ def test_a_cell_that_sends_must_not_run_twice():
     send = cells("import requests", "r = requests.post('https://api.example.com', json=x)")
     assert plan_for(send, 1).repeats_unsafely()
     assert not plan_for(NB, 2).repeats_unsafely()
+
+
+def test_a_candidate_that_rebinds_an_input_is_checked_by_that_inputs_readers():
+    nb = cells(
+        "s2 = {'a': 1, 'b': 2}",
+        "s2[1]",  # binds nothing: the original has no readers below
+        "print(s2['b'])",
+        outputs={2: out("2\n")},
+    )
+    plan = plan_for(nb, 1)
+    assert plan.after == [] and plan.trial_options("s2['b']") == {}
+    options = plan.trial_options("s2 = [1, 2]\ns2[1]")
+    assert options["after"] == ["print(s2['b'])"] and options["names"] == ["s2"]

@@ -96,7 +96,9 @@ def main(runs: int = 9) -> None:
 
     e, r, b = cpu_ms(effects, runs), cpu_ms(redaction, runs), cpu_ms(both, runs)
     whole = "\n".join(c.source + "\n" + render_outputs(c.outputs, 1_100_000) for c in cells)
-    w = cpu_ms(lambda: redact_messages([{"role": "user", "content": whole}], known_secrets=known), 3)
+    w = cpu_ms(
+        lambda: redact_messages([{"role": "user", "content": whole}], known_secrets=known), 3
+    )
     redacted, _ = redact_messages(messages, known_secrets=known)
     values = ["4f9a8b7c6d5e", "wJalrXUtnFEMI", "s3cr3t-pw", "ghp_abcdef"]
     shown = sum(v in prompt_text for v in values)

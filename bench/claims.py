@@ -44,7 +44,10 @@ def main(workdir: str, log: str) -> int:
             wrong.append(task)
     n = len(passed)
     times = sorted(seconds.values())
-    print(f"solved {sum(passed.values())}/{n}; labels: " + ", ".join(f"{k} {v}" for k, v in labels.most_common()))
+    print(
+        f"solved {sum(passed.values())}/{n}; labels: "
+        + ", ".join(f"{k} {v}" for k, v in labels.most_common())
+    )
     print(f"wrong fixed claims {len(wrong)}/{n}" + (f": {', '.join(wrong)}" if wrong else ""))
     if times:
         print(f"seconds per task: median {times[len(times) // 2]:.0f}, max {times[-1]:.0f}")

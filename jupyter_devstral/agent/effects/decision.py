@@ -179,6 +179,10 @@ def trial_decision(
 ) -> TrialDecision:
     """ "propose" for any NOT_TWICE effect, else "approve" for new effects, else "try"."""
     ctx = context_for(earlier)
+    if cell_facts(candidate).tree is None and not candidate.lstrip().startswith("%%"):
+        # a candidate that does not compile runs nothing at all (IPython compiles the whole
+        # cell first): its trial is a SyntaxError, the most useful thing to tell the model
+        return TrialDecision("try")
     once = [e for e in _effects_cached(candidate, ctx) if e.kind in NOT_TWICE]
     new = new_effects(original, candidate, earlier=ctx)
     if once:

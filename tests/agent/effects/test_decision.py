@@ -109,7 +109,6 @@ DECISIONS = [
     (ORIGINAL, FIXED + "\nos.chdir('/')", "approve", "os"),
     (ORIGINAL, "os.makedirs('data', exist_ok=True)\n" + FIXED, "approve", "file_write"),
     (ORIGINAL, FIXED + "\nos.rmdir('figures')", "approve", "file_delete"),
-    (ORIGINAL, "not python at all (", "approve", "dynamic"),
     # effects that must not happen twice are never tried
     (ORIGINAL, FIXED + "\nsp.run(['ls'])", "propose", "process"),
     (ORIGINAL, FIXED + "\nos.system('rm -rf ~')", "propose", "process"),
@@ -223,3 +222,12 @@ def test_a_method_of_a_pure_value_is_no_effect():
         ).action
         == "try"
     )
+
+
+def test_a_candidate_that_does_not_compile_is_tried_it_runs_nothing():
+    """A reply cut off mid-line fails with a SyntaxError before any of it runs: the model
+    should hear that, not a request for approval."""
+    original = "crimes = crime.resample('10AS').sum()\ncrimes"
+    cut = "import os\nos.remove('x')\ncrimes = crime.resample('10YS'"
+    assert trial_decision(original, cut).action == "try"
+    assert trial_decision(original, "%%bash\nrm -rf data\n(").action != "try"

@@ -137,6 +137,46 @@ def _compare_text(stored: list[str], fresh: list[str], rel: float) -> str | None
     return f"it prints {what} than before ({extra.strip()[:60]!r})"
 
 
+def _wrapped(lines: list[str]) -> bool:
+    """A table printed in blocks (pandas wraps a wide frame: ``\\`` ends a header line) or
+    cut to its edges (``...``): line-by-line comparison cannot line its cells up."""
+    return any(line.endswith("\\") or " ... " in f" {line} " for line in lines)
+
+
+def _same_values(stored: list[str], fresh: list[str], rel: float) -> bool:
+    """Every word and number of each side is found on the other (numbers within the
+    tolerance), the table's continuation marks and ellipses aside: the same table laid out
+    in other blocks. A side cut to its edges (``...``) need only be found in the other."""
+    skip = {"\\", "...", "…"}
+
+    def items(lines: list[str]) -> tuple[set[str], list[Token]]:
+        words, numbers = set(), []
+        for line in lines:
+            for token in tokens(line):
+                if token.text in skip:
+                    continue
+                if token.value is None:
+                    words.add(token.text)
+                else:
+                    numbers.append(token)
+        return words, numbers
+
+    (words_a, nums_a), (words_b, nums_b) = items(stored), items(fresh)
+    cut_a = any(" ... " in f" {line} " for line in stored)
+    cut_b = any(" ... " in f" {line} " for line in fresh)
+
+    def within(xs: list[Token], ys: list[Token]) -> bool:
+        return all(any(_same_token(x, y, rel) for y in ys) for x in xs)
+
+    a_in_b = words_a <= words_b and within(nums_a, nums_b)
+    b_in_a = words_b <= words_a and within(nums_b, nums_a)
+    if cut_a and not cut_b:
+        return a_in_b
+    if cut_b and not cut_a:
+        return b_in_a
+    return a_in_b and b_in_a
+
+
 def compare_outputs(
     stored: list[dict[str, Any]],
     fresh: list[dict[str, Any]],
@@ -172,8 +212,11 @@ def compare_outputs(
         if not a and not s.visuals:
             return OutputMatch("no_evidence", "the output is too long to compare")
     why = _compare_text(a, b, rel)
-    if why:
+    wrapped = why is not None and (_wrapped(a) or _wrapped(b)) and _same_values(a, b, rel)
+    if why and not wrapped:
         return OutputMatch("different", why)
+    if wrapped:
+        return OutputMatch("same", "the same values as before (the table wraps differently)")
     lines = f"{'the first ' if cut else 'prints '}{plural(len(a), 'line')}{' match' if cut else ''}"
     parts = [lines] if a else []
     parts += [f"shows {_visuals_phrase(s.visuals)}"] if s.visuals else []

@@ -211,3 +211,28 @@ def test_hostile_outputs_cost_a_line_never_a_crash():
     assert compare_outputs(stdout("1e999 2e-999\n"), stdout("1e999 0\n")).verdict == "same"
     junk = [None, {"output_type": "stream"}, {"output_type": "display_data", "data": None}]
     assert compare_outputs(junk, []).weak
+
+
+def test_a_table_wrapped_in_other_blocks_has_the_same_values():
+    stored = (
+        "                 Open       High        Low      Close     Volume  Adj Close\n"
+        "Date\n"
+        "1980-12-31  34.25  34.25  34.13  34.13  473433600  0.53\n"
+        "1981-01-30  31.75  31.75  31.13  31.13  31.13  0.48\n"
+    )
+    wrapped = (
+        "                 Open       High        Low      Close     Volume  \\\n"
+        "Date\n"
+        "1980-12-31  34.250000  34.25  34.13  34.13  473433600\n"
+        "1981-01-30  31.750000  31.75  31.13  31.13  31.13\n"
+        "\n"
+        "            Adj Close\n"
+        "Date\n"
+        "1980-12-31  0.53\n"
+        "1981-01-30  0.48\n"
+    )
+    out = lambda text: [{"output_type": "execute_result", "data": {"text/plain": text}}]  # noqa: E731
+    match = compare_outputs(out(stored), out(wrapped))
+    assert match.verdict == "same" and "wraps differently" in match.detail
+    changed = wrapped.replace("0.48", "0.52")
+    assert compare_outputs(out(stored), out(changed)).verdict == "different"

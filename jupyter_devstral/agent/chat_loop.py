@@ -5,11 +5,19 @@ whichever the user left switched on). ``agent`` turns also give the model the no
 (:data:`~.tools.ALL_TOOLS`): it reads, edits, inserts, deletes and runs cells by id through a
 :class:`~.notebook.NotebookHome`, sees each result, and goes on until it answers without a
 tool call, calls ``finish``, or reaches ``max_steps``. Every step is an :class:`AgentEvent`;
-``stopped`` always comes last.
+``sent`` (what each request carried, as the backend recorded it after redaction) comes just
+before ``stopped``, which always comes last.
+
+A step that changes the notebook or runs code is planned first (:func:`~.tools.plan_step`)
+and, when the home asks the user (``approve_step``), approved as a whole before anything
+happens; a rejected step ends the turn (reason ``rejected``, one message) and the model's
+history says so. An answer cut off by the reply limit ends with reason ``length``.
 
 The history is append-only and the system prompt never changes, so a local model re-reads
-only the new turn (llama.cpp reuses the cached prefix). When the history outgrows the budget,
-the oldest turns are dropped (the cache is then rebuilt once).
+only the new turn (llama.cpp reuses the cached prefix). When the history outgrows the budget
+it is compacted once, well below the budget: the oldest turns are dropped (their questions
+and the first words of their answers kept as a short note at the top), and the notebook
+context of older requests is cut; then it is append-only again until the next compaction.
 """
 
 from __future__ import annotations
@@ -23,7 +31,15 @@ from .context import build_notebook_overview, format_cell
 from .events import AgentEvent, EventSink, ignore
 from .notebook import CellView, NotebookError, NotebookHome
 from .outputs import error_from_outputs, trim_traceback
-from .tools import ALL_TOOLS, assistant_message, check_arguments, run_tool, tool_message
+from .tools import (
+    ALL_TOOLS,
+    StepDeclined,
+    assistant_message,
+    check_arguments,
+    plan_step,
+    run_tool,
+    tool_message,
+)
 
 CHAT_AGENT_SYSTEM = """\
 You are Devstral, a coding assistant inside a Jupyter notebook. Answer questions about the
@@ -32,6 +48,10 @@ the user asks you to change the notebook, use them: read cells, edit or insert c
 them, read the result and fix what fails. Cells are named by id, as in [id: ...]. Call finish
 with a one-line summary when the work is done.
 """
+REQUEST_HEADING = "## Request\n"
+COMPACTED_HEADING = "## Earlier in this conversation (compacted)\n"
+#: tokens kept free for the tool schemas of agent turns (ALL_TOOLS is about 700)
+TOOLS_RESERVE = 900
 
 
 @dataclass
@@ -91,15 +111,23 @@ class ChatAgent:
         context_budget: int | None = None,
         reply_tokens: int = 800,
         run_timeout: float = 60,
+        history: list[dict[str, Any]] | None = None,
+        compacted: list[str] | None = None,
     ) -> None:
         self.backend = backend
         self.max_steps = max(1, max_steps)
         window = backend.capabilities.context_window
         self.context_budget = context_budget or max(800, min(4000, window // 3))
-        self.history_budget = max(self.context_budget, window - reply_tokens - 256)
+        self.history_budget = max(self.context_budget, window - reply_tokens - 256 - TOOLS_RESERVE)
         self.reply_tokens = reply_tokens
         self.run_timeout = run_timeout
         self.history: list[dict[str, Any]] = [{"role": "system", "content": CHAT_AGENT_SYSTEM}]
+        if history and history[0].get("role") == "system":
+            self.history = [dict(m) for m in history]  # a stored conversation goes on
+        #: the questions of turns compacted away (shown to the model as a short note)
+        self.compacted: list[str] = list(compacted or [])
+        #: what each request of the current turn carried (Backend.last_sent records)
+        self.sent: list[dict[str, Any]] = []
 
     def turn(
         self,
@@ -114,6 +142,7 @@ class ChatAgent:
         """Answer (``ask``) or act (``agent``); return the stop reason (also the last event)."""
         cancel = cancel or CancelToken()
         reason, message = "answered", ""
+        self.sent = []
         try:
             on_event(AgentEvent("status", {"text": "reading the notebook"}))
             start = time.perf_counter()
@@ -128,14 +157,22 @@ class ChatAgent:
             tokens = self.backend.count_tokens(block) if block else 0
             note = f"context: {tokens} tokens ({ms:.0f} ms)"
             on_event(AgentEvent("status", {"text": note, "context_ms": ms, "tokens": tokens}))
-            content = (block + "\n\n## Request\n" + text) if block else text
+            content = (block + "\n\n" + REQUEST_HEADING + text) if block else text
             self.history.append({"role": "user", "content": content})
-            self._fit_history()
+            dropped = self._fit_history()
+            if dropped:
+                note = f"compacted the chat: {dropped} older turn{'s' if dropped > 1 else ''}"
+                on_event(AgentEvent("status", {"text": note, "compacted": dropped}))
             reason, message = self._steps(home, mode, on_event, cancel)
         except BackendError as exc:
             reason, message = "backend_error", f"model error: {exc}"
         except NotebookError as exc:
-            reason, message = "notebook_error", str(exc)
+            if cancel.cancelled:
+                reason, message = "cancelled", "stopped by the user"
+            else:
+                reason, message = "notebook_error", str(exc)
+        if self.sent:
+            on_event(AgentEvent("sent", {"requests": self.sent}))
         on_event(AgentEvent("stopped", {"reason": reason, "message": message, "fixed": False}))
         return reason
 
@@ -153,25 +190,46 @@ class ChatAgent:
                 return "cancelled", "stopped by the user"
             self.history.append(assistant_message(text, calls))
             if not calls:
+                if finish == "length":
+                    return "length", (
+                        f"the answer was cut off at the reply limit ({self.reply_tokens} tokens)"
+                    )
                 return "answered", ""
-            for call in calls:
+            for i, call in enumerate(calls):
                 if call.name == "finish":
                     summary = str(call.arguments.get("summary", ""))
                     self.history.append(tool_message(call, "Done."))
                     return "finished", summary
                 on_event(AgentEvent("tool_call", {"name": call.name, "arguments": call.arguments}))
-                problem = check_arguments(call, tools or [])
-                result = (
-                    f"Error: {problem}"
-                    if problem
-                    else run_tool(home, call, timeout=self.run_timeout)
-                )
+                try:
+                    result = self._tool(home, call, tools or [], text)
+                except StepDeclined as exc:
+                    self.history.append(tool_message(call, "The user rejected this step."))
+                    for rest in calls[i + 1 :]:
+                        self.history.append(tool_message(rest, "Not done: a step was rejected."))
+                    return "rejected", str(exc)
                 ok = not result.startswith("Error:") and "The cell failed." not in result
                 on_event(AgentEvent("tool_result", {"name": call.name, "ok": ok, "text": result}))
                 self.history.append(tool_message(call, result))
                 if cancel.cancelled:
                     return "cancelled", "stopped by the user"
         return "max_steps", f"stopped after {self.max_steps} steps"
+
+    def _tool(
+        self, home: NotebookHome, call: ToolCall, tools: list[dict[str, Any]], said: str
+    ) -> str:
+        """One tool call: checked, planned, approved as a whole where the home asks, done."""
+        problem = check_arguments(call, tools)
+        if problem:
+            return f"Error: {problem}"
+        try:
+            step = plan_step(home, call, self.run_timeout)
+        except NotebookError as exc:
+            return f"Error: {exc}"
+        approve = getattr(home, "approve_step", None)
+        if step is not None and approve is not None:
+            approve(step, said.strip()[:400])  # raises StepDeclined
+        return run_tool(home, call, timeout=self.run_timeout, step=step)
 
     def _ask(
         self, tools: list[dict[str, Any]] | None, on_event: EventSink, cancel: CancelToken
@@ -187,6 +245,9 @@ class ChatAgent:
             max_tokens=self.reply_tokens,
             cancel=cancel,
         )
+        record = getattr(self.backend, "last_sent", None)
+        if isinstance(record, dict):
+            self.sent.append(record)
         for event in events:
             if isinstance(event, TextDelta):
                 text.append(event.text)
@@ -208,15 +269,52 @@ class ChatAgent:
                 finish = event.finish_reason
         return "".join(text), calls, finish
 
-    def _fit_history(self) -> None:
-        """Drop the oldest whole turns until the history fits (the system prompt stays)."""
+    def _size(self) -> int:
         count = self.backend.count_tokens
+        return sum(count(str(m.get("content") or "")) + 8 for m in self.history)
 
-        def size() -> int:
-            return sum(count(str(m.get("content") or "")) + 8 for m in self.history)
+    def _fit_history(self) -> int:
+        """Compact the history when it outgrows the budget; return the turns dropped.
 
-        while size() > self.history_budget:
-            users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
-            if len(users) < 2:
-                break
+        Down to 60% of the budget at once, so that the history then stays append-only (and
+        the local model's cache reusable) for several turns. The system prompt stays, the
+        newest turn stays whole; the dropped turns' questions become a short note on top.
+        """
+        if self._size() <= self.history_budget:
+            return 0
+        target = self.history_budget * 0.6
+        dropped = 0
+        users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
+        while len(users) >= 2 and self._size() > target:
+            turn = self.history[users[0] : users[1]]
+            self.compacted.append(_turn_note(turn))
             del self.history[users[0] : users[1]]
+            dropped += 1
+            users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
+        # older requests lose their notebook context (the newest keeps its own)
+        for i in users[:-1]:
+            content = str(self.history[i].get("content") or "")
+            if REQUEST_HEADING in content:
+                self.history[i] = dict(
+                    self.history[i], content=content.rsplit(REQUEST_HEADING, 1)[-1]
+                )
+        self.compacted = self.compacted[-12:]
+        if self.compacted and users:
+            first = users[0]
+            content = str(self.history[first].get("content") or "")
+            if content.startswith(COMPACTED_HEADING):
+                content = content.split("\n\n", 1)[-1]
+            note = COMPACTED_HEADING + "\n".join(f"- {q}" for q in self.compacted)
+            self.history[first] = dict(self.history[first], content=note + "\n\n" + content)
+        return dropped
+
+
+def _turn_note(turn: list[dict[str, Any]]) -> str:
+    """One line for a compacted turn: what was asked, the first words of the answer."""
+    asked = str(turn[0].get("content") or "")
+    if asked.startswith(COMPACTED_HEADING):
+        asked = asked.split("\n\n", 1)[-1]
+    asked = " ".join(asked.rsplit(REQUEST_HEADING, 1)[-1].split())[:160]
+    answers = [str(m.get("content") or "") for m in turn[1:] if m.get("role") == "assistant"]
+    answer = " ".join(" ".join(answers).split())[:120]
+    return f"asked: {asked}" + (f" | answered: {answer}" if answer else "")

@@ -4,7 +4,11 @@ Enabled by default (``jupyter-config/server-config/jupyter_devstral.json``). The
 here, the same engine as ``jupyter devstral fix``; the browser edits and runs the cells. The
 model comes from :class:`~jupyter_devstral.config.DevstralConfig` (``c.DevstralConfig.model``
 in ``jupyter_server_config.py`` or ``--DevstralConfig.model=...``); a local model runs in the
-shared model worker process, so a model crash never takes the server down.
+shared model worker process, so a model crash never takes the server down. A chat may switch
+to another model of ``/devstral/models`` (``allowed_models`` narrows the list).
+
+Chats are stored per notebook under ``conversations_dir`` (:mod:`.store`) and follow their
+notebook when the contents manager renames it (its ``contents_service`` events).
 """
 
 from __future__ import annotations
@@ -12,17 +16,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from collections import OrderedDict
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int
+from traitlets import Int, List, Unicode, default
 
-from ..agent.chat_loop import ChatAgent
-from ..config import LOCAL_BACKEND, DevstralConfig, make_backend
+from ..config import DevstralConfig, make_backend
 from .conversation import Conversation
 from .handlers import ChatSocket, ConfigHandler, ModelsHandler, StatusHandler
+from .kernel_env import export_for_kernels, restore
+from .models import model_choices, model_label, settings_for, setup_problem
+from .store import ConversationStore
+
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 class DevstralServerApp(ExtensionApp):
@@ -33,27 +43,42 @@ class DevstralServerApp(ExtensionApp):
     classes = [DevstralConfig]
 
     turn_threads = Int(
-        8,
+        16,
         min=1,
-        help="Threads running sidebar turns (model calls and waits for the browser) so the "
-        "server's event loop never blocks; one turn per conversation at a time.",
+        help="Most sidebar turns running at once on this server. Each turn runs on a thread "
+        "of its own, so a turn waiting for the model, the browser or the user's approval "
+        "holds nothing another turn needs; one turn per chat at a time.",
     ).tag(config=True)
 
-    kept_histories = Int(
-        64,
-        min=0,
-        help="Chat histories kept in memory after their socket closes, so a panel that "
-        "reconnects (network blip, page reload) keeps its conversation.",
+    allowed_models = List(
+        Unicode(),
+        help="Models the sidebar's model menu may offer (fnmatch patterns on the name, the "
+        "model id or path, or 'backend:model', e.g. ['*.gguf', 'mistral:devstral-*']). "
+        "Empty: every local GGUF file found and every hosted model whose key is set. The "
+        "configured DevstralConfig model is always offered.",
     ).tag(config=True)
+
+    conversations_dir = Unicode(
+        help="Folder of the stored sidebar chats (0700; files 0600). Default: "
+        "<jupyter data dir>/devstral/conversations.",
+    ).tag(config=True)
+
+    @default("conversations_dir")
+    def _default_conversations_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "devstral", "conversations")
 
     def initialize_settings(self) -> None:
         self.devstral_config = DevstralConfig(parent=self.serverapp, config=self.serverapp.config)
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            self.turn_threads, thread_name_prefix="devstral-turn"
-        )
+        # kernels this server starts inherit its settings (DEVSTRAL_*): one configuration
+        self.kernel_env_saved = export_for_kernels(self.devstral_config, self.serverapp)
+        # blocking helpers of the REST handlers and the store's writes (turns have their own)
+        self.executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="devstral")
+        self.turn_slots = threading.BoundedSemaphore(self.turn_threads)
         self.conversations: set[Conversation] = set()
-        #: chat histories by conversation id, so a reconnecting panel keeps its memory
-        self.agents: OrderedDict[str, ChatAgent] = OrderedDict()
+        self.store = ConversationStore(self.conversations_dir, exists=self._notebook_exists)
+        logger = getattr(self.serverapp, "event_logger", None)
+        if logger is not None:
+            logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -69,37 +94,40 @@ class DevstralServerApp(ExtensionApp):
     def settings_dict(self) -> dict[str, Any]:
         return self.devstral_config.settings()
 
-    def model_label(self) -> str:
-        s = self.settings_dict()
-        model = s.get("model") or ""
-        if s["backend"] == LOCAL_BACKEND and os.path.sep in model:
-            return os.path.basename(model)
-        return model or "(backend default)"
+    def model_label(self, settings: dict[str, Any] | None = None) -> str:
+        return model_label(settings or self.settings_dict())
 
-    def new_conversation(
-        self, conversation_id: str, notebook: str, send: Callable[[dict[str, Any]], None]
+    def problem(self, settings: dict[str, Any] | None = None) -> str | None:
+        """Why no turn can run (no model configured...), in words that say what to set."""
+        return setup_problem(settings or self.settings_dict())
+
+    def model_choices(self) -> list[dict[str, Any]]:
+        return model_choices(self.settings_dict(), list(self.allowed_models))
+
+    def chat_settings(self, choice: dict[str, Any] | None) -> dict[str, Any] | None:
+        return settings_for(self.settings_dict(), choice, list(self.allowed_models))
+
+    def open_conversation(
+        self,
+        record: dict[str, Any],
+        policies: dict[str, str],
+        send: Callable[[dict[str, Any]], None],
+        loop: asyncio.AbstractEventLoop,
     ) -> Conversation:
-        settings = self.settings_dict()
-        conversation = Conversation(
-            conversation_id,
-            notebook,
+        """A chat's agent side (call it off the event loop: it checks the chat's model)."""
+        return Conversation(
+            record,
             send=send,
-            make_backend=lambda progress: make_backend(settings, progress),
-            settings=settings,
-            loop=asyncio.get_running_loop(),
+            make_backend=make_backend,
+            settings=self.chat_settings,
+            problem=self.problem,
+            save=self.store.save,
+            save_policies=self.store.set_policies,
+            policies=policies,
+            loop=loop,
+            turns=self.turn_slots,
             executor=self.executor,
-            agent=self.agents.get(conversation_id),
         )
-        self.conversations.add(conversation)
-        return conversation
-
-    def keep_agent(self, conversation: Conversation) -> None:
-        """Remember a closed conversation's history (the most recent ``kept_histories``)."""
-        if conversation.agent is not None:
-            self.agents[conversation.id] = conversation.agent
-            self.agents.move_to_end(conversation.id)
-            while len(self.agents) > self.kept_histories:
-                self.agents.popitem(last=False)
 
     async def run_blocking(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
@@ -107,16 +135,36 @@ class DevstralServerApp(ExtensionApp):
     async def model_status(self) -> dict[str, Any]:
         """The local worker's state (never starts one), or ``hosted``."""
         settings = self.settings_dict()
-        if settings["backend"] != LOCAL_BACKEND:
+        if settings["backend"] != "llama_cpp":
             return {"state": "hosted"}
 
         def probe() -> dict[str, Any]:
+            if self.problem(settings):
+                return {"state": "no model"}
             try:
                 return make_backend(settings).status()
             except Exception as exc:  # a missing model file, say: show it, don't fail
                 return {"state": f"unavailable: {exc}"}
 
         return await self.run_blocking(probe)
+
+    # -- renames -------------------------------------------------------------------------------
+    def _notebook_exists(self, path: str) -> bool:
+        root = getattr(self.serverapp, "root_dir", None)
+        if not root:
+            return True  # not a file system we can look at: never move chats
+        return os.path.exists(Path(root, path))
+
+    async def _on_contents_event(self, logger: Any, schema_id: str, data: dict) -> None:
+        if data.get("action") != "rename" or not data.get("source_path"):
+            return
+        old, new = str(data["source_path"]), str(data["path"])
+        await self.run_blocking(lambda: self.store.rename(old, new))
+        for conversation in list(self.conversations):
+            path = conversation.notebook
+            if path == old.strip("/") or path.startswith(old.strip("/") + "/"):
+                target = new.strip("/") + path[len(old.strip("/")) :]
+                conversation.notebook = conversation.record["notebook"] = target
 
     async def stop_extension(self) -> None:
         """Server shutdown: cancel every turn."""
@@ -126,4 +174,5 @@ class DevstralServerApp(ExtensionApp):
             self.conversations.clear()
         executor = getattr(self, "executor", None)
         if executor is not None:  # initialize_settings may have failed before making it
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=True)  # the store's last writes (each a few ms) finish
+        restore(getattr(self, "kernel_env_saved", {}))  # the DEVSTRAL_* this server set

@@ -7,6 +7,7 @@ uses Jupyter's own origin policy (:class:`WebSocketMixin`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -19,7 +20,6 @@ from tornado import web, websocket
 
 from .. import __version__
 from ..config import key_env_for
-from ..model_catalog import catalog
 from . import protocol
 from .conversation import Conversation
 
@@ -40,6 +40,7 @@ class StatusHandler(DevstralAPIHandler):
     async def get(self) -> None:
         app = self.devstral
         status = await app.model_status()
+        problem = await app.run_blocking(app.problem)  # it may look for GGUF files
         self.finish(
             json.dumps(
                 {
@@ -49,6 +50,7 @@ class StatusHandler(DevstralAPIHandler):
                     "model": app.model_label(),
                     "loaded": status.get("state") in ("loaded", "hosted"),
                     "state": status.get("state", ""),
+                    "problem": problem,
                     "conversations": len(app.conversations),
                 }
             )
@@ -78,15 +80,23 @@ class ModelsHandler(DevstralAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        rows = await self.devstral.run_blocking(catalog)
-        self.finish(json.dumps({"models": rows}))
+        app = self.devstral
+        rows = await app.run_blocking(app.model_choices)
+        settings = app.settings_dict()
+        current = {"backend": settings["backend"], "model": settings.get("model") or ""}
+        self.finish(
+            json.dumps({"models": rows, "current": current, "restricted": bool(app.allowed_models)})
+        )
 
 
 class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandler):
-    """One conversation: ``hello`` first, then chat/fix/cancel/op_result (see protocol)."""
+    """One notebook's chat: ``hello`` first (again to switch chats), then the rest (see
+    :mod:`.protocol`). Messages that arrive while a ``hello`` is being answered wait for it."""
 
     auth_resource = AUTH_RESOURCE
     conversation: Conversation | None = None
+    _hello_task: asyncio.Task | None = None
+    _waiting: list[dict[str, Any]] | None = None
 
     async def pre_get(self) -> None:
         user = self.current_user
@@ -105,7 +115,7 @@ class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocke
 
     def send(self, message: dict[str, Any]) -> None:
         try:
-            self.write_message(json.dumps(message))
+            self.write_message(json.dumps(message, default=str))
         except websocket.WebSocketClosedError:
             if self.conversation is not None:
                 self.conversation.close()
@@ -118,27 +128,67 @@ class ChatSocket(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocke
             self.send(protocol.error(text))
             return
         if message["type"] == "hello":
-            self._hello(message)
+            self._waiting = []
+            self._hello_task = asyncio.ensure_future(self._hello(message))
+        elif self._waiting is not None:
+            self._waiting.append(message)
         elif self.conversation is None:
             self.send(protocol.error("send hello first"))
         else:
             self.conversation.handle(message)
 
-    def _hello(self, message: dict[str, Any]) -> None:
-        app = self.extensionapp
-        if self.conversation is not None:
-            self.conversation.close()
-            app.conversations.discard(self.conversation)
-            app.keep_agent(self.conversation)
-        self.conversation = app.new_conversation(
-            str(message["conversation"]), str(message["notebook"]), self.send
-        )
-        settings = app.settings_dict()
-        self.send(protocol.ready(self.conversation.id, settings["backend"], app.model_label()))
-
-    def on_close(self) -> None:
+    def _drop(self) -> None:
         if self.conversation is not None:
             self.conversation.close()
             self.extensionapp.conversations.discard(self.conversation)
-            self.extensionapp.keep_agent(self.conversation)
             self.conversation = None
+
+    async def _hello(self, message: dict[str, Any]) -> None:
+        app = self.extensionapp
+        self._drop()
+        notebook = str(message["notebook"])
+        notebook_id = message.get("notebook_id")
+        loop = asyncio.get_running_loop()
+
+        def open_chat() -> tuple[dict[str, Any], list[dict[str, Any]], Conversation]:
+            record = app.store.resolve(
+                notebook,
+                conversation=str(message["conversation"]),
+                new=bool(message.get("new")),
+                notebook_id=notebook_id if isinstance(notebook_id, str) else None,
+                policies=message.get("policies"),
+            )
+            policies = app.store.policies(notebook)
+            chat = app.open_conversation(record, policies, self.send, loop)
+            return record, app.store.chats(notebook), chat
+
+        try:
+            record, chats, conversation = await app.run_blocking(open_chat)
+        except (OSError, ValueError) as exc:
+            self._waiting = None
+            self.send(protocol.error(f"cannot open the stored chats: {exc}"))
+            return
+        if self.ws_connection is None:  # closed meanwhile
+            return
+        self.conversation = conversation
+        app.conversations.add(conversation)
+        settings = conversation.settings
+        self.send(
+            protocol.ready(
+                conversation.id,
+                settings.get("backend", ""),
+                app.model_label(settings) if settings else "",
+                notebook=conversation.notebook,
+                problem=conversation.problem,
+                policies=conversation.policies,
+                turns=record.get("turns") or [],
+                chats=chats,
+            )
+        )
+        waiting, self._waiting = self._waiting or [], None
+        for queued in waiting:
+            if queued["type"] != "hello":
+                conversation.handle(queued)
+
+    def on_close(self) -> None:
+        self._drop()

@@ -8,6 +8,25 @@ export interface IServerStatus {
   backend: string;
   model: string;
   loaded: boolean;
+  state?: string;
+  /** why no turn can run (no model configured...), in words that say what to set */
+  problem?: string | null;
+}
+
+/** A model the user may switch a chat to (`GET devstral/models`). */
+export interface IModelChoice {
+  name: string;
+  backend: string;
+  model: string;
+  /** the server's configured model */
+  configured?: boolean;
+}
+
+export interface IModels {
+  models: IModelChoice[];
+  current: { backend: string; model: string };
+  /** an admin narrowed the list (DevstralServerApp.allowed_models) */
+  restricted: boolean;
 }
 
 export async function requestAPI<T>(
@@ -44,4 +63,10 @@ export function fetchStatus(
   settings: ServerConnection.ISettings
 ): Promise<IServerStatus> {
   return requestAPI<IServerStatus>('status', settings);
+}
+
+export function fetchModels(
+  settings: ServerConnection.ISettings
+): Promise<IModels> {
+  return requestAPI<IModels>('models', settings);
 }

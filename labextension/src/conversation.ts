@@ -1,13 +1,15 @@
 /**
- * One notebook's conversation: its socket, its turns, its preferences, and the undo
- * snapshot of its last agent turn. Agent ops are carried out by {@link AgentOps}.
+ * One notebook's chat in the panel: its socket, its turns, its policies and model, and the
+ * undo snapshot of its last agent turn. The chat itself lives on the server (it outlasts
+ * reloads and restarts): `ready` brings its stored turns, each finished turn goes back as
+ * `save_turn`. Agent ops and approval cards are {@link AgentOps}'.
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { ServerConnection } from '@jupyterlab/services';
-import { UUID } from '@lumino/coreutils';
-import { Signal } from '@lumino/signaling';
+import { ISignal, Signal } from '@lumino/signaling';
 
 import { AgentOps } from './agentOps';
+import { ChipState, chipState, contextOf } from './context';
 import {
   INotebookSnapshot,
   errorFromOutputs,
@@ -19,19 +21,28 @@ import {
 import {
   Chip,
   ClientMessage,
-  IChatContext,
+  IChatSummary,
+  IPolicies,
+  IReady,
   Mode,
   ServerMessage,
   cancel,
   chat,
   fix,
+  hello,
   oneLine,
-  opFailed
+  opFailed,
+  policy,
+  saveTurn,
+  setModel
 } from './protocol';
-import type { EditPolicy, IDevstralSettings, RunPolicy } from './settings';
+import { runCell } from './runner';
+import type { IDevstralSettings } from './settings';
 import { DevstralSocket } from './socket';
+import { turnFromRecord, turnRecord } from './records';
 import {
   ICard,
+  IProposal,
   ITurn,
   applyEvent,
   applyOtherEvent,
@@ -41,24 +52,30 @@ import {
 
 export type Connection = 'idle' | 'connecting' | 'ready' | 'closed';
 
+export const CONTINUE_TEXT = 'Continue from where you stopped.';
+
 export interface IConversationHooks {
   /** an agent op ran a cell (for the Fix buttons) */
   cellRan(panel: NotebookPanel, cellId: string, failed: boolean): void;
 }
 
 export class Conversation {
-  readonly id = 'c-' + UUID.uuid4();
+  /** the server's id of the chat shown ("" until the first `ready`) */
+  id = '';
   readonly changed = new Signal<this, void>(this);
-  readonly turns: ITurn[] = [];
+  turns: ITurn[] = [];
+  /** the notebook's chats, newest first */
+  chats: IChatSummary[] = [];
   connection: Connection = 'idle';
   backend = '';
   model = '';
+  /** why no turn can run (no model configured...), from the server */
+  problem: string | null = null;
   error: string | null = null;
   /** the composer's unsent text */
   draft = '';
   mode: Mode;
-  editPolicy: EditPolicy;
-  runPolicy: RunPolicy;
+  policies: IPolicies;
   chips: Record<Chip, boolean> = {
     notebook: true,
     active_cell: true,
@@ -71,6 +88,8 @@ export class Conversation {
   private _undo: { snap: INotebookSnapshot; turn: ITurn } | null = null;
   private _timed = new Set<string>();
   private _disposed = false;
+  private _defaults: IPolicies;
+  private _watching: NotebookPanel | null = null;
 
   constructor(
     public path: string,
@@ -80,9 +99,9 @@ export class Conversation {
     private readonly _hooks: IConversationHooks
   ) {
     this.mode = defaults.defaultMode;
-    this.editPolicy = defaults.editPolicy;
-    this.runPolicy = defaults.runPolicy;
-    this._socket = new DevstralSocket(this.id, serverSettings, {
+    this._defaults = { edit: defaults.editPolicy, run: defaults.runPolicy };
+    this.policies = { ...this._defaults };
+    this._socket = new DevstralSocket(serverSettings, {
       message: msg => this._onMessage(msg),
       invalid: (raw, error) => this._onInvalid(raw, error.message),
       closed: info => this._onClosed(info)
@@ -92,17 +111,15 @@ export class Conversation {
       get panel() {
         return self.panel;
       },
-      get editPolicy() {
-        return self.editPolicy;
-      },
-      get runPolicy() {
-        return self.runPolicy;
+      get policies() {
+        return self.policies;
       },
       turnFor: id => this._turn(id) ?? this.running ?? undefined,
       reply: msg => this._reply(msg),
       changed: () => this._emit(),
       cellRan: (panel, cellId, failed) => _hooks.cellRan(panel, cellId, failed)
     });
+    this._watch(panel);
   }
 
   // -- state the panel reads ---------------------------------------------------------------
@@ -114,6 +131,22 @@ export class Conversation {
 
   get canUndo(): boolean {
     return !!this._undo && this._undo.turn.mutated && !this.running;
+  }
+
+  /** The last model call's prompt size as the backend reported it (0: none yet). */
+  get lastPrompt(): number {
+    for (let i = this.turns.length - 1; i >= 0; i--) {
+      const usage = this.turns[i].usage;
+      if (usage?.last_prompt) {
+        return usage.last_prompt;
+      }
+    }
+    return 0;
+  }
+
+  /** What each context chip would send now (available or not, and its label). */
+  get chipStates(): Record<Chip, ChipState> {
+    return chipState(this.panel);
   }
 
   /** Turns whose first text event is now on screen and not yet timed (once each). */
@@ -138,9 +171,8 @@ export class Conversation {
     this.connection = 'connecting';
     this._emit();
     try {
-      const ready = await this._socket.open(this.path);
-      this.backend = ready.backend;
-      this.model = ready.model;
+      const ready = await this._socket.open(this._hello(this.id));
+      this._applyReady(ready);
       this.connection = 'ready';
       this.error = null;
       return true;
@@ -157,7 +189,16 @@ export class Conversation {
     const mode = this.mode;
     const turn = newTurn(text, mode);
     return this._start(turn, mode === 'agent', () =>
-      chat(turn.id, text, mode, this._context())
+      chat(turn.id, text, mode, contextOf(this.panel, this.chips))
+    );
+  }
+
+  /** An answer cut off at the reply limit: ask for the rest. */
+  continueTurn(turn: ITurn): Promise<void> {
+    const mode = turn.mode === 'agent' ? 'agent' : 'ask';
+    const next = newTurn(CONTINUE_TEXT, mode);
+    return this._start(next, mode === 'agent', () =>
+      chat(next.id, CONTINUE_TEXT, mode, contextOf(this.panel, this.chips))
     );
   }
 
@@ -189,6 +230,63 @@ export class Conversation {
     this._ops.decide(card, approve);
   }
 
+  /** "New chat": the notebook's chats stay in the history list. */
+  async newChat(): Promise<void> {
+    await this._switch({ conversation: '', new: true });
+  }
+
+  /** Open one of the notebook's earlier chats. */
+  async openChat(id: string): Promise<void> {
+    if (id !== this.id) {
+      await this._switch({ conversation: id, new: false });
+    }
+  }
+
+  /** A "runs, review" fix: the user applies the offered edit (then runs the cell). */
+  applyOffer(turn: ITurn): boolean {
+    const nb = this._ops.notebook();
+    if (!turn.offer || !turn.cellId || !nb) {
+      return false;
+    }
+    try {
+      replaceSource(nb, turn.cellId, turn.offer.source);
+    } catch (error) {
+      this.error = oneLine(String((error as Error).message ?? error));
+      this._emit();
+      return false;
+    }
+    turn.offer.applied = true;
+    this._store(turn);
+    this._emit();
+    return true;
+  }
+
+  /** A proposal's "Run it": the user's click approves it; it is set and run once. */
+  async runProposal(turn: ITurn, proposal: IProposal): Promise<void> {
+    const nb = this._ops.notebook();
+    const panel = this.panel;
+    if (!turn.cellId || !nb || !panel || proposal.state === 'running') {
+      return;
+    }
+    proposal.state = 'running';
+    this._emit();
+    try {
+      replaceSource(nb, turn.cellId, proposal.source);
+      const value = await runCell(panel, turn.cellId, 60);
+      const e = value.error;
+      proposal.state = e ? 'failed' : 'ran';
+      proposal.result = e
+        ? `${e.ename}: ${e.evalue}`
+        : `ran [${value.execution_count ?? ' '}]`;
+      this._hooks.cellRan(panel, turn.cellId, !!e);
+    } catch (error) {
+      proposal.state = 'failed';
+      proposal.result = oneLine(String((error as Error).message ?? error));
+    }
+    this._store(turn);
+    this._emit();
+  }
+
   /** Put the pinned notebook back as it was before the last agent turn (one undo step). */
   undoTurn(): boolean {
     const nb = this._ops.notebook();
@@ -207,6 +305,7 @@ export class Conversation {
     }
     this._undo.turn.stopMessage =
       'undone: the notebook is back as it was before this turn';
+    this._store(this._undo.turn);
     this._undo = null;
     this._emit();
     return true;
@@ -232,12 +331,11 @@ export class Conversation {
     }
   }
 
-  /** New preferences, for a conversation the user has not used yet. */
+  /** New preferences: the mode of an unused chat, the policies of new notebooks. */
   applyDefaults(defaults: IDevstralSettings): void {
+    this._defaults = { edit: defaults.editPolicy, run: defaults.runPolicy };
     if (this.turns.length === 0) {
       this.mode = defaults.defaultMode;
-      this.editPolicy = defaults.editPolicy;
-      this.runPolicy = defaults.runPolicy;
       this._emit();
     }
   }
@@ -252,10 +350,19 @@ export class Conversation {
     this._emit();
   }
 
-  setPolicies(policies: { edit?: EditPolicy; run?: RunPolicy }): void {
-    this.editPolicy = policies.edit ?? this.editPolicy;
-    this.runPolicy = policies.run ?? this.runPolicy;
+  /** The notebook's policies (remembered on the server with its chats). */
+  setPolicies(policies: Partial<IPolicies>): void {
+    this.policies = { ...this.policies, ...policies };
+    this._reply(policy(policies));
     this._emit();
+  }
+
+  /** Switch this chat's model (one of `GET devstral/models`). */
+  async chooseModel(backend: string, model: string): Promise<void> {
+    if (this.running || !(await this.connect())) {
+      return;
+    }
+    this._reply(setModel(backend, model));
   }
 
   dismissError(): void {
@@ -265,6 +372,7 @@ export class Conversation {
 
   pin(panel: NotebookPanel | null): void {
     this.panel = panel;
+    this._watch(panel);
     this._emit();
   }
 
@@ -277,6 +385,49 @@ export class Conversation {
 
   // -- turns ---------------------------------------------------------------------------------
 
+  private _hello(conversation: string, fresh = false) {
+    const id = this.panel?.content.model?.getMetadata('id');
+    return hello(conversation, this.path, {
+      ...(typeof id === 'string' ? { notebook_id: id } : {}),
+      ...(fresh ? { new: true } : {}),
+      policies: this._defaults
+    });
+  }
+
+  private async _switch(to: { conversation: string; new: boolean }) {
+    if (this.running) {
+      return;
+    }
+    if (!this._socket.isReady) {
+      this.id = to.conversation;
+      if (!(await this.connect()) || !to.new) {
+        return;
+      }
+    }
+    try {
+      this._socket.send(this._hello(to.conversation, to.new));
+    } catch (error) {
+      this.error = oneLine(String((error as Error).message ?? error));
+      this._emit();
+    }
+  }
+
+  private _applyReady(ready: IReady): void {
+    this._ops.settle(null, 'expired');
+    if (ready.conversation !== this.id) {
+      this._undo = null;
+    }
+    this.id = ready.conversation;
+    this.backend = ready.backend;
+    this.model = ready.model;
+    this.problem = ready.problem ?? null;
+    this.policies = { ...this.policies, ...ready.policies };
+    this.chats = ready.chats ?? [];
+    this.turns = (ready.turns ?? [])
+      .map(turnFromRecord)
+      .filter((t): t is ITurn => t !== null);
+  }
+
   private async _start(
     turn: ITurn,
     snapshotFirst: boolean,
@@ -285,17 +436,18 @@ export class Conversation {
     if (this.running) {
       return;
     }
+    this.error = null;
+    if (!(await this.connect())) {
+      this.turns.push(turn);
+      this._finish(turn, 'disconnected', this.error ?? 'not connected');
+      return;
+    }
     const nb = this._ops.notebook();
     if (snapshotFirst && nb) {
       this._undo = { snap: snapshot(nb), turn };
     }
-    this.error = null;
     this.turns.push(turn);
     this._emit();
-    if (!(await this.connect())) {
-      this._finish(turn, 'disconnected', this.error ?? 'not connected');
-      return;
-    }
     try {
       this._socket.send(message());
       turn.status = 'waiting for the model';
@@ -305,29 +457,17 @@ export class Conversation {
     this._emit();
   }
 
-  private _context(): IChatContext {
-    const active = this.panel?.content.activeCell ?? null;
-    let selection = '';
-    const editor = active?.editor;
-    if (editor && this.chips.selection) {
-      const range = editor.getSelection();
-      const a = editor.getOffsetAt(range.start);
-      const b = editor.getOffsetAt(range.end);
-      selection = editor.model.sharedModel
-        .getSource()
-        .slice(Math.min(a, b), Math.max(a, b));
-    }
-    return {
-      active_cell_id: active ? active.model.sharedModel.getId() : null,
-      selection,
-      chips: { ...this.chips }
-    };
-  }
-
   private _finish(turn: ITurn, reason: string, message = ''): void {
     finishTurn(turn, reason, message);
     this._ops.settle(turn.id, 'expired');
     this._emit();
+  }
+
+  /** Keep the panel's view of a finished turn with the chat on the server. */
+  private _store(turn: ITurn): void {
+    if (turn.done && this._socket.isReady) {
+      this._reply(saveTurn(turn.id, turnRecord(turn)));
+    }
   }
 
   private _turn(id: string): ITurn | undefined {
@@ -349,10 +489,16 @@ export class Conversation {
           applyEvent(turn, msg);
           if (turn.done) {
             this._ops.settle(turn.id, 'expired');
+            this._ops.gate.clear();
+            this._store(turn);
+            this._refreshChats(turn);
           }
         }
         break;
       }
+      case 'approval_request':
+        this._ops.ask(msg);
+        break;
       case 'op':
         void this._ops.handle(msg);
         break;
@@ -365,11 +511,26 @@ export class Conversation {
         break;
       }
       case 'ready':
+        this._applyReady(msg);
+        break;
+      case 'model':
         this.backend = msg.backend;
         this.model = msg.model;
+        this.problem = msg.problem ?? null;
         break;
     }
     this._emit();
+  }
+
+  /** The history list shows this chat's title and size without asking the server. */
+  private _refreshChats(turn: ITurn): void {
+    const own = this.chats.find(c => c.id === this.id);
+    if (own) {
+      own.turns = this.turns.length;
+      own.title =
+        own.title && own.title !== 'New chat' ? own.title : turn.request;
+      own.updated = Date.now() / 1000;
+    }
   }
 
   private _onInvalid(raw: unknown, problem: string): void {
@@ -403,9 +564,40 @@ export class Conversation {
     try {
       this._socket.send(msg);
     } catch (error) {
-      console.warn('Devstral: could not answer an op:', error);
+      console.warn('Devstral: could not send to the server:', error);
     }
   }
+
+  /** Re-render when the active cell or its selection changes (the chips show them). */
+  private _watch(panel: NotebookPanel | null): void {
+    if (panel === this._watching) {
+      return;
+    }
+    if (this._watching && !this._watching.isDisposed) {
+      this._watching.content.activeCellChanged.disconnect(this._onActive, this);
+    }
+    this._watching = panel;
+    if (panel) {
+      panel.content.activeCellChanged.connect(this._onActive, this);
+    }
+    this._onActive();
+  }
+
+  private _selections: ISignal<unknown, unknown> | null = null;
+
+  private _onActive(): void {
+    const model = this._watching?.content.activeCell?.model as unknown as
+      { selections?: { changed?: ISignal<unknown, unknown> } } | undefined;
+    const signal = model?.selections?.changed ?? null;
+    if (signal !== this._selections) {
+      this._selections?.disconnect(this._emitSelf);
+      signal?.connect(this._emitSelf);
+      this._selections = signal;
+    }
+    this._emit();
+  }
+
+  private _emitSelf = (): void => this._emit();
 
   private _emit(): void {
     if (!this._disposed) {

@@ -6,16 +6,27 @@
  */
 import type * as nbformat from '@jupyterlab/nbformat';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const CLIENT_TYPES = [
   'hello',
   'chat',
   'fix',
   'cancel',
-  'op_result'
+  'op_result',
+  'approval',
+  'policy',
+  'set_model',
+  'save_turn'
 ] as const;
-export const SERVER_TYPES = ['ready', 'event', 'op', 'error'] as const;
+export const SERVER_TYPES = [
+  'ready',
+  'model',
+  'event',
+  'approval_request',
+  'op',
+  'error'
+] as const;
 export const MODES = ['ask', 'agent'] as const;
 export const CHIPS = [
   'notebook',
@@ -23,13 +34,17 @@ export const CHIPS = [
   'selection',
   'errors'
 ] as const;
+export const POLICIES = ['ask', 'auto'] as const;
 export const EVENT_KINDS = [
   'status',
   'text',
   'tool_call',
   'tool_result',
+  'attempt_start',
   'attempt',
+  'proposal',
   'usage',
+  'sent',
   'stopped'
 ] as const;
 
@@ -52,6 +67,11 @@ export const EDIT_OPS = [
 ] as const;
 
 export type Mode = (typeof MODES)[number];
+export type Policy = (typeof POLICIES)[number];
+export interface IPolicies {
+  edit: Policy;
+  run: Policy;
+}
 export type Chip = (typeof CHIPS)[number];
 export type OpName = keyof typeof OPS;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -76,8 +96,15 @@ export interface IChatContext {
 export interface IHello {
   type: 'hello';
   version: number;
+  /** the chat to open; "" for the notebook's latest */
   conversation: string;
   notebook: string;
+  /** the notebook's id in its metadata, if any (finds its chats after a move) */
+  notebook_id?: string;
+  /** start a new chat */
+  new?: boolean;
+  /** the policies of a notebook that has none stored yet (the user's defaults) */
+  policies?: IPolicies;
 }
 
 export interface IChat {
@@ -143,16 +170,103 @@ export interface IOpFailed {
   error: string;
 }
 
-export type ClientMessage = IHello | IChat | IFix | ICancel | IOpOk | IOpFailed;
+/** One op of an approval request, as the server will send it. */
+export interface IPlannedOp {
+  op: string;
+  name: OpName;
+  args: Record<string, unknown>;
+}
+
+/** The user's click on an approval card; approved, it echoes the request's ops. */
+export interface IApproval {
+  type: 'approval';
+  request: string;
+  approved: boolean;
+  ops?: IPlannedOp[];
+}
+
+export interface IPolicyMessage {
+  type: 'policy';
+  edit?: Policy;
+  run?: Policy;
+}
+
+export interface ISetModel {
+  type: 'set_model';
+  backend: string;
+  model: string;
+}
+
+/** The panel's view of a finished turn, stored with the chat on the server. */
+export interface ISaveTurn {
+  type: 'save_turn';
+  turn: string;
+  record: Record<string, unknown>;
+}
+
+export type ClientMessage =
+  | IHello
+  | IChat
+  | IFix
+  | ICancel
+  | IOpOk
+  | IOpFailed
+  | IApproval
+  | IPolicyMessage
+  | ISetModel
+  | ISaveTurn;
 
 // -- server to browser -------------------------------------------------------------------
+
+/** A chat of the notebook, for the history list. */
+export interface IChatSummary {
+  id: string;
+  title: string;
+  updated: number | null;
+  turns: number;
+}
 
 export interface IReady {
   type: 'ready';
   version: number;
   conversation: string;
+  notebook: string;
   backend: string;
   model: string;
+  /** why no turn can run (no model configured...), in words that say what to set */
+  problem: string | null;
+  policies: IPolicies;
+  /** the chat's stored turns (the panel's records) */
+  turns: Record<string, unknown>[];
+  chats: IChatSummary[];
+}
+
+export interface IModelChanged {
+  type: 'model';
+  backend: string;
+  model: string;
+  problem: string | null;
+}
+
+/** What one request to the model carried (after secret redaction). */
+export interface ISentRecord {
+  backend?: string;
+  model?: string;
+  host?: string;
+  time?: string;
+  messages?: Record<string, unknown>[];
+  tools?: Record<string, unknown>[] | null;
+  options?: Record<string, unknown>;
+  /** placeholder -> kind of secret (never a value) */
+  redacted?: Record<string, string>;
+}
+
+export interface IProposalData {
+  source: string;
+  action: 'approve' | 'propose';
+  note: string;
+  effects?: string[];
+  diff?: string;
 }
 
 export interface IEventData {
@@ -160,18 +274,32 @@ export interface IEventData {
   text: { text: string };
   tool_call: { name: string; arguments: Record<string, unknown> };
   tool_result: { name: string; ok: boolean; text: string };
+  attempt_start: { iteration: number; of?: number };
   attempt: {
     iteration: number;
     sample?: number;
     ok: boolean;
     error?: string | null;
+    status?: 'tried' | 'skipped' | 'proposed';
   };
+  proposal: IProposalData;
   usage: {
     prompt_tokens: number;
     completion_tokens: number;
     cached_tokens?: number;
   };
-  stopped: { reason: string; message?: string; fixed?: boolean };
+  sent: { requests: ISentRecord[] };
+  stopped: {
+    reason: string;
+    message?: string;
+    fixed?: boolean;
+    /** a fix's honest label: fixed, runs, review, needs approval, not fixed */
+    label?: string;
+    reasons?: string[];
+    /** "runs, review": the edit offered (not applied), and its diff */
+    offer?: string;
+    diff?: string;
+  };
 }
 
 interface IEventBase {
@@ -216,8 +344,22 @@ export type Op = {
     op: string;
     name: K;
     args: IOpArgs[K];
+    /** the agent's own helper code (kernel_eval only): no approval, a quiet line */
+    helper?: boolean;
+    purpose?: string;
   };
 }[OpName];
+
+export interface IApprovalRequest {
+  type: 'approval_request';
+  turn: string;
+  request: string;
+  ops: IPlannedOp[];
+  what: string;
+  why: string;
+  diff?: string;
+  code?: string;
+}
 
 export interface IServerError {
   type: 'error';
@@ -225,7 +367,8 @@ export interface IServerError {
   turn?: string;
 }
 
-export type ServerMessage = IReady | ServerEvent | Op | IServerError;
+export type ServerMessage =
+  IReady | IModelChanged | ServerEvent | IApprovalRequest | Op | IServerError;
 
 // -- checks ------------------------------------------------------------------------------
 
@@ -263,9 +406,15 @@ const EVENT_CHECKS: { [K in EventKind]: (data: Obj) => boolean } = {
   tool_call: d => isString(d.name) && isObject(d.arguments),
   tool_result: d =>
     isString(d.name) && typeof d.ok === 'boolean' && isString(d.text),
+  attempt_start: d => isNumber(d.iteration),
   attempt: d => isNumber(d.iteration) && typeof d.ok === 'boolean',
+  proposal: d => isString(d.source) && isString(d.note),
   usage: d => isNumber(d.prompt_tokens) && isNumber(d.completion_tokens),
-  stopped: d => isString(d.reason)
+  sent: d => Array.isArray(d.requests) && d.requests.every(isObject),
+  stopped: d =>
+    isString(d.reason) &&
+    (d.reasons === undefined || Array.isArray(d.reasons)) &&
+    (d.offer === undefined || isString(d.offer))
 };
 
 const DEFAULT_TIMEOUTS: Partial<Record<OpName, number>> = {
@@ -307,7 +456,34 @@ export function parseServer(message: unknown): ServerMessage {
     case 'ready':
       need(message, kind, 'version', 'conversation', 'backend', 'model');
       check(isNumber(message.version), 'ready: version must be a number');
+      check(
+        message.turns === undefined || Array.isArray(message.turns),
+        'ready: turns must be a list'
+      );
       return message as unknown as IReady;
+    case 'model':
+      need(message, kind, 'backend', 'model');
+      return message as unknown as IModelChanged;
+    case 'approval_request': {
+      need(message, kind, 'turn', 'request', 'ops', 'what', 'why');
+      const ops = message.ops;
+      check(
+        Array.isArray(ops) && ops.length > 0,
+        'approval_request: ops must be a list'
+      );
+      for (const item of ops as unknown[]) {
+        check(
+          isObject(item) &&
+            isString(item.op) &&
+            Object.prototype.hasOwnProperty.call(OPS, item.name as string) &&
+            isObject(item.args),
+          'approval_request: malformed op'
+        );
+        const op = item as Obj;
+        checkOpArgs(op.name as OpName, op.args as Obj);
+      }
+      return message as unknown as IApprovalRequest;
+    }
     case 'event': {
       need(message, kind, 'turn', 'kind', 'data');
       check(isString(message.kind), 'event: kind must be a string');
@@ -378,6 +554,45 @@ export function parseClient(message: unknown): ClientMessage {
       need(message, kind, 'op', 'ok');
       need(message, kind, message.ok ? 'value' : 'error');
       break;
+    case 'approval':
+      need(message, kind, 'request', 'approved');
+      check(
+        typeof message.approved === 'boolean',
+        'approval: approved must be true or false'
+      );
+      if (message.approved) {
+        need(message, kind, 'ops');
+        check(
+          Array.isArray(message.ops) &&
+            message.ops.length > 0 &&
+            (message.ops as unknown[]).every(
+              o =>
+                isObject(o) &&
+                isString(o.op) &&
+                Object.prototype.hasOwnProperty.call(OPS, o.name as string) &&
+                isObject(o.args)
+            ),
+          "approval: ops must echo the request's ops"
+        );
+      }
+      break;
+    case 'policy':
+      for (const key of ['edit', 'run']) {
+        if (key in message) {
+          check(
+            POLICIES.includes(message[key] as Policy),
+            `policy: ${key} must be ask or auto`
+          );
+        }
+      }
+      break;
+    case 'set_model':
+      need(message, kind, 'backend', 'model');
+      break;
+    case 'save_turn':
+      need(message, kind, 'turn', 'record');
+      check(isObject(message.record), 'save_turn: record must be an object');
+      break;
   }
   return message as unknown as ClientMessage;
 }
@@ -390,8 +605,18 @@ export function oneLine(text: string, limit = 500): string {
   return line.length > limit ? line.slice(0, limit - 1) + '…' : line;
 }
 
-export function hello(conversation: string, notebook: string): IHello {
-  return { type: 'hello', version: PROTOCOL_VERSION, conversation, notebook };
+export function hello(
+  conversation: string,
+  notebook: string,
+  extra: { notebook_id?: string; new?: boolean; policies?: IPolicies } = {}
+): IHello {
+  return {
+    type: 'hello',
+    version: PROTOCOL_VERSION,
+    conversation,
+    notebook,
+    ...extra
+  };
 }
 
 export function chat(
@@ -417,4 +642,28 @@ export function opOk<K extends OpName>(op: string, value: IOpValues[K]): IOpOk {
 
 export function opFailed(op: string, error: string): IOpFailed {
   return { type: 'op_result', op, ok: false, error: oneLine(error) };
+}
+
+export function approval(
+  request: IApprovalRequest,
+  approved: boolean
+): IApproval {
+  return approved
+    ? { type: 'approval', request: request.request, approved, ops: request.ops }
+    : { type: 'approval', request: request.request, approved };
+}
+
+export function policy(policies: Partial<IPolicies>): IPolicyMessage {
+  return { type: 'policy', ...policies };
+}
+
+export function setModel(backend: string, model: string): ISetModel {
+  return { type: 'set_model', backend, model };
+}
+
+export function saveTurn(
+  turn: string,
+  record: Record<string, unknown>
+): ISaveTurn {
+  return { type: 'save_turn', turn, record };
 }

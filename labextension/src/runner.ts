@@ -157,7 +157,7 @@ export async function kernelEval(
   }
   if (outcome.value.content.status !== 'ok') {
     throw new NotebookOpError(
-      `helper code failed in the kernel: ${failure || outcome.value.content.status}`
+      `the code failed in the kernel: ${failure || outcome.value.content.status}`
     );
   }
   return { stdout };

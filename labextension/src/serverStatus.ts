@@ -2,15 +2,18 @@
 import type { ServerConnection } from '@jupyterlab/services';
 import { Signal } from '@lumino/signaling';
 
-import { IServerStatus, fetchStatus } from './api';
+import { IModels, IServerStatus, fetchModels, fetchStatus } from './api';
 import { PROTOCOL_VERSION, oneLine } from './protocol';
 
 export class ServerStatus {
   readonly changed = new Signal<this, void>(this);
   status: IServerStatus | null = null;
+  /** what the model menu offers (null until fetched, or when it failed) */
+  models: IModels | null = null;
   error: string | null = null;
 
   async refresh(settings: ServerConnection.ISettings): Promise<void> {
+    void this.refreshModels(settings);
     try {
       this.status = await fetchStatus(settings);
       this.error =
@@ -25,6 +28,15 @@ export class ServerStatus {
           (error as Error).message ?? error
         })`
       );
+    }
+    this.changed.emit();
+  }
+
+  async refreshModels(settings: ServerConnection.ISettings): Promise<void> {
+    try {
+      this.models = await fetchModels(settings);
+    } catch {
+      this.models = null;
     }
     this.changed.emit();
   }

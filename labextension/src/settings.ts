@@ -1,4 +1,8 @@
-/** UI preferences (never secrets): `schema/plugin.json`. */
+/**
+ * UI preferences (never secrets): `schema/plugin.json`. The edit and run policies here are
+ * the defaults of a notebook seen for the first time; each notebook's own are stored on the
+ * server with its chats (the header's selects change them).
+ */
 import type { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { Signal } from '@lumino/signaling';
 
@@ -16,7 +20,7 @@ export interface IDevstralSettings {
 
 export const DEFAULT_SETTINGS: IDevstralSettings = {
   defaultMode: 'ask',
-  editPolicy: 'auto',
+  editPolicy: 'ask',
   runPolicy: 'ask',
   openPanelOnFix: true
 };
@@ -36,7 +40,7 @@ export class DevstralSettings {
       const c = settings.composite as Partial<IDevstralSettings>;
       this._value = {
         defaultMode: c.defaultMode === 'agent' ? 'agent' : 'ask',
-        editPolicy: c.editPolicy === 'ask' ? 'ask' : 'auto',
+        editPolicy: c.editPolicy === 'auto' ? 'auto' : 'ask',
         runPolicy: c.runPolicy === 'auto' ? 'auto' : 'ask',
         openPanelOnFix: c.openPanelOnFix !== false
       };

@@ -1,5 +1,6 @@
 /**
- * One WebSocket per conversation: `hello` first, then wait for `ready`.
+ * One WebSocket per notebook: `hello` first, then wait for `ready` (a later `hello` on the
+ * same socket switches chats; its `ready` comes as a message).
  *
  * Authentication as JupyterLab's own kernel sockets do it: the page's cookie, plus
  * `&token=` when the server settings carry a token meant to be appended.
@@ -9,26 +10,20 @@ import type { ServerConnection } from '@jupyterlab/services';
 
 import {
   ClientMessage,
+  IHello,
   IReady,
   ProtocolError,
   ServerMessage,
-  hello,
   oneLine,
   parseServer
 } from './protocol';
 
 const READY_TIMEOUT_MS = 20_000;
 
-export function socketUrl(
-  settings: ServerConnection.ISettings,
-  conversation: string
-): string {
-  let url =
-    URLExt.join(settings.wsUrl, 'devstral', 'ws') +
-    '?conversation=' +
-    encodeURIComponent(conversation);
+export function socketUrl(settings: ServerConnection.ISettings): string {
+  let url = URLExt.join(settings.wsUrl, 'devstral', 'ws');
   if (settings.token && settings.appendToken) {
-    url += '&token=' + encodeURIComponent(settings.token);
+    url += '?token=' + encodeURIComponent(settings.token);
   }
   return url;
 }
@@ -48,7 +43,6 @@ export class DevstralSocket {
   private _ready = false;
 
   constructor(
-    readonly conversation: string,
     private readonly _settings: ServerConnection.ISettings,
     private readonly _handlers: ISocketHandlers
   ) {}
@@ -58,7 +52,7 @@ export class DevstralSocket {
   }
 
   /** Open (or reuse) the socket and say hello; resolves with the server's `ready`. */
-  open(notebook: string): Promise<IReady> {
+  open(greeting: IHello): Promise<IReady> {
     if (this._opening) {
       return this._opening;
     }
@@ -66,7 +60,7 @@ export class DevstralSocket {
       const WS = this._settings.WebSocket ?? WebSocket;
       let ws: WebSocket;
       try {
-        ws = new WS(socketUrl(this._settings, this.conversation));
+        ws = new WS(socketUrl(this._settings));
       } catch (error) {
         this._opening = null;
         reject(new Error(oneLine(`cannot open the Devstral socket: ${error}`)));
@@ -88,8 +82,7 @@ export class DevstralSocket {
         ws.close();
       }, READY_TIMEOUT_MS);
 
-      ws.onopen = () =>
-        ws.send(JSON.stringify(hello(this.conversation, notebook)));
+      ws.onopen = () => ws.send(JSON.stringify(greeting));
       ws.onmessage = event => {
         let raw: unknown;
         let msg: ServerMessage;

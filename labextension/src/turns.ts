@@ -7,7 +7,7 @@
  * raw candidate replies are not shown as prose.
  */
 import type { IDiffLine } from './diff';
-import type { KnownEvent, Mode } from './protocol';
+import type { ISentRecord, KnownEvent, Mode } from './protocol';
 
 export type Approval = 'pending' | 'approved' | 'rejected' | 'expired';
 
@@ -16,6 +16,8 @@ export interface ICandidate {
   source: string;
   /** undefined while the trial runs */
   result?: { ok: boolean; text: string };
+  /** not tried: stopped by the effects gate (skipped) or left to the user (proposed) */
+  status?: 'tried' | 'skipped' | 'proposed';
 }
 
 /** A fix attempt: its number, how many there may be, its candidates. */
@@ -48,6 +50,29 @@ export interface ICard {
   answered?: boolean;
   /** a fix attempt card */
   attempt?: IAttempt;
+  /** an approval card: the step in words, why it asks, the code that would run */
+  what?: string;
+  why?: string;
+  code?: string;
+}
+
+/** A fix candidate that was not tried: it waits for the user ("needs approval"). */
+export interface IProposal {
+  source: string;
+  action: 'approve' | 'propose';
+  note: string;
+  effects: string[];
+  diff: string;
+  /** the user's "Run it": running, then the run's result line */
+  state?: 'running' | 'ran' | 'failed';
+  result?: string;
+}
+
+/** A "runs, review" fix: offered, applied only by the user's click. */
+export interface IOffer {
+  source: string;
+  diff: string;
+  applied?: boolean;
 }
 
 export type Part =
@@ -58,6 +83,8 @@ export interface IUsage {
   completion: number;
   cached: number;
   calls: number;
+  /** the last model call's prompt, as the backend counted it */
+  last_prompt?: number;
 }
 
 export interface ITurn {
@@ -79,10 +106,28 @@ export interface ITurn {
   ran: string[];
   /** the epoch ms `ts` of its first text event, once one arrived */
   firstText?: { ts: number | undefined };
+  /** a fix's honest label and its reasons */
+  label?: string;
+  reasons?: string[];
+  offer?: IOffer;
+  proposals?: IProposal[];
+  /** what each request to the model carried ("What was sent") */
+  sent?: ISentRecord[];
+  /** the store kept no "What was sent" for this older turn */
+  sentDropped?: boolean;
+  /** the agent's own helper code run in the kernel: purpose -> times (quiet line) */
+  helper?: Record<string, number>;
+  /** shown from the stored chat (a reload or a restart) */
+  restored?: boolean;
 }
 
 let cardSeq = 0;
 let turnSeq = 0;
+
+/** A new card id (cards restored from a stored chat get fresh ones). */
+export function nextCardId(): number {
+  return ++cardSeq;
+}
 
 export function newTurn(
   request: string,
@@ -107,7 +152,8 @@ const OPS_OF_CALL: Record<string, string[]> = {
   edit_cell: ['replace_source', 'run_cell'],
   insert_cell: ['insert_cell'],
   delete_cell: ['delete_cell'],
-  run_cell: ['run_cell']
+  run_cell: ['run_cell'],
+  run_code: ['kernel_eval']
 };
 
 function lastCard(turn: ITurn): ICard | undefined {
@@ -295,19 +341,32 @@ export function applyEvent(turn: ITurn, event: KnownEvent): void {
       }
       break;
     }
+    case 'attempt_start': {
+      const { iteration, of } = event.data;
+      turn.status = `attempt ${iteration}` + (of ? `/${of}` : '');
+      if (fix) {
+        attemptCard(turn, iteration, of);
+      }
+      break;
+    }
     case 'attempt': {
-      const { iteration, sample, ok, error } = event.data;
+      const { iteration, sample, ok, error, status } = event.data;
+      const untried = status === 'skipped' || status === 'proposed';
       const result = {
         ok,
-        text: ok ? 'the cell ran without error' : String(error || 'failed')
+        text: ok
+          ? 'the cell ran without error'
+          : (untried ? 'not tried: ' : '') + String(error || 'failed')
       };
       if (fix) {
         const card = attemptCard(turn, iteration);
-        const open = card.attempt!.candidates.find(c => !c.result);
+        const open = untried
+          ? undefined
+          : card.attempt!.candidates.find(c => !c.result);
         if (open) {
           open.result = result;
         } else {
-          card.attempt!.candidates.push({ source: '', result });
+          card.attempt!.candidates.push({ source: '', result, status });
         }
         summarize(card);
         break;
@@ -325,18 +384,45 @@ export function applyEvent(turn: ITurn, event: KnownEvent): void {
       }
       break;
     }
+    case 'proposal': {
+      const d = event.data;
+      turn.proposals = [
+        ...(turn.proposals ?? []),
+        {
+          source: d.source,
+          action: d.action,
+          note: d.note,
+          effects: d.effects ?? [],
+          diff: d.diff ?? ''
+        }
+      ];
+      break;
+    }
     case 'usage': {
       const u = turn.usage ?? { prompt: 0, completion: 0, cached: 0, calls: 0 };
       u.prompt += event.data.prompt_tokens;
       u.completion += event.data.completion_tokens;
       u.cached += event.data.cached_tokens ?? 0;
       u.calls += 1;
+      u.last_prompt = event.data.prompt_tokens;
       turn.usage = u;
       break;
     }
-    case 'stopped':
-      finishTurn(turn, event.data.reason, event.data.message ?? '');
+    case 'sent':
+      turn.sent = event.data.requests;
       break;
+    case 'stopped': {
+      const d = event.data;
+      finishTurn(turn, d.reason, d.message ?? '');
+      if (d.label) {
+        turn.label = d.label;
+        turn.reasons = d.reasons ?? [];
+      }
+      if (typeof d.offer === 'string') {
+        turn.offer = { source: d.offer, diff: d.diff ?? '' };
+      }
+      break;
+    }
   }
 }
 

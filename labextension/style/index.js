@@ -1,2 +1,3 @@
 import './base.css';
 import './transcript.css';
+import './outcome.css';

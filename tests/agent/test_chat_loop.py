@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from jupyter_devstral.agent.chat_loop import CHAT_AGENT_SYSTEM, ChatAgent, TurnContext
-from jupyter_devstral.agent.tools import ALL_TOOLS
+from jupyter_devstral.agent.tools import ALL_TOOLS, StepDeclined
 from jupyter_devstral.backends.base import BackendError, CancelToken
 from jupyter_devstral.backends.scripted import ScriptedBackend
 
@@ -124,13 +124,142 @@ def test_max_steps_backend_error_and_cancel(home_factory):
     assert reason == "cancelled" and events[-1].data["reason"] == "cancelled"
 
 
-def test_history_drops_oldest_turns_when_full(home_factory):
+def test_history_is_compacted_once_then_append_only(home_factory):
+    """Over the budget, older turns go at once (down to 60%), their questions stay as a note
+    on top, older requests lose their notebook context; then the history only grows again."""
     home = home_factory([SETUP])
-    backend = ScriptedBackend(["a" * 40] * 6)
-    backend.capabilities = backend.capabilities.__class__(context_window=1400)
-    agent = ChatAgent(backend, context_budget=100, reply_tokens=100)
-    for i in range(6):
-        agent.turn(home, f"question {i} " + "word " * 150, context=TurnContext(notebook=False))
+    backend = ScriptedBackend(["answer " + "a" * 40] * 12)
+    backend.capabilities = backend.capabilities.__class__(context_window=3400)
+    agent = ChatAgent(backend, context_budget=300, reply_tokens=100)
+    compacted, extended = [], []
+    for i in range(12):
+        before = [dict(m) for m in agent.history]
+        events = []
+        agent.turn(home, f"question {i} " + "word " * 200, on_event=events.append)
+        compacted.append(any(e.kind == "status" and e.data.get("compacted") for e in events))
+        extended.append(agent.history[: len(before)] == before)
+    assert 1 <= sum(compacted) <= 3, compacted  # not at every turn
+    # a turn without compaction only appends: the prefix (the KV cache) is reused
+    assert extended == [not c for c in compacted]
     users = [m["content"] for m in agent.history if m["role"] == "user"]
-    assert agent.history[0]["role"] == "system"
-    assert users[-1].startswith("question 5") and len(users) < 6
+    assert agent.history[0]["content"] == CHAT_AGENT_SYSTEM
+    assert users[0].startswith("## Earlier in this conversation (compacted)\n- asked: question 0")
+    assert "answered: answer" in users[0]
+    assert users[-1].endswith("## Request\nquestion 11 " + "word " * 200)
+    assert SETUP in users[-1]  # the newest request keeps its notebook context
+    assert SETUP not in users[0]  # requests kept at the compaction lost their context
+    assert len(users) < 12
+
+
+def test_reject_ends_the_turn_once_and_keeps_the_history_consistent(home_factory):
+    home = home_factory([SETUP, BROKEN])
+    broken = home.cells()[1].id
+    fixed = "total = sum(prices)\nprint(total)"
+    backend = ScriptedBackend(
+        [
+            [
+                "Fixing the typo.",
+                {"name": "edit_cell", "arguments": {"cell_id": broken, "source": fixed}},
+                {"name": "delete_cell", "arguments": {"cell_id": broken}},
+            ],
+        ]
+    )
+    asked = []
+
+    def approve_step(step, said):
+        asked.append((step.what, step.ops, said))
+        raise StepDeclined(f"you rejected: {step.what}")
+
+    home.approve_step = approve_step
+    events = []
+    reason = ChatAgent(backend).turn(home, "fix", mode="agent", on_event=events.append)
+    assert reason == "rejected"
+    assert events[-1].data["message"] == "you rejected: edit cell 2 and run it"
+    assert [e.kind for e in events].count("stopped") == 1
+    assert not any(e.kind == "tool_result" for e in events)
+    what, ops, said = asked[0]
+    assert [name for name, _ in ops] == [
+        "replace_source",
+        "run_cell",
+    ] and said == "Fixing the typo."
+    assert ops[0][1] == {"cell_id": broken, "source": fixed}
+    assert home.cell(broken).source == BROKEN  # nothing happened
+    agent_history = backend.requests[0].messages  # every tool call got its answer
+    assert agent_history[-1]["role"] == "user"
+
+
+def test_an_approved_step_does_exactly_its_planned_ops(home_factory):
+    home = home_factory([SETUP, BROKEN])
+    first, broken = (c.id for c in home.cells())
+    plans = []
+    home.approve_step = lambda step, said: plans.append(step)
+    backend = ScriptedBackend(
+        [
+            {
+                "name": "insert_cell",
+                "arguments": {
+                    "position": "after",
+                    "cell_id": first,
+                    "source": "x = 1",
+                    "cell_type": "code",
+                },
+            },
+            {
+                "name": "insert_cell",
+                "arguments": {"position": "end", "source": "# the end", "cell_type": "markdown"},
+            },
+            {
+                "name": "insert_cell",
+                "arguments": {"position": "before", "source": "y", "cell_type": "code"},
+            },
+            {"name": "finish", "arguments": {"summary": "inserted"}},
+        ]
+    )
+    events = []
+    assert ChatAgent(backend).turn(home, "add", mode="agent", on_event=events.append) == "finished"
+    sources = [c.source for c in home.cells()]
+    assert sources == [SETUP, "x = 1", BROKEN, "# the end"]
+    assert [p.what for p in plans] == [
+        "insert a code cell after cell 1",
+        "insert a markdown cell at the end",
+    ]
+    results = [e.data for e in events if e.kind == "tool_result"]
+    assert "needs cell_id" in results[2]["text"] and not results[2]["ok"]
+
+
+def test_run_code_needs_a_home_that_asks(home_factory):
+    home = home_factory([SETUP])
+    backend = ScriptedBackend([{"name": "run_code", "arguments": {"code": "print(prices)"}}, "ok"])
+    events = []
+    ChatAgent(backend).turn(home, "look", mode="agent", on_event=events.append)
+    result = next(e.data for e in events if e.kind == "tool_result")
+    assert not result["ok"] and "cannot run code outside a cell" in result["text"]
+
+
+def test_cut_off_answer_and_what_was_sent(home_factory):
+    home = home_factory([SETUP, 'API_KEY = "sk-live-abcdefghijklmnopqrstuvwx"'])
+
+    def cut(request):
+        return "A long answer that"
+
+    backend = ScriptedBackend([cut])
+    backend.finish_reason = "length"
+    events = []
+    agent = ChatAgent(backend, reply_tokens=50)
+    original = backend._events
+
+    def events_with_length(request, reply, cancel):
+        for event in original(request, reply, cancel):
+            if type(event).__name__ == "Done":
+                event = type(event)("length")
+            yield event
+
+    backend._events = events_with_length
+    reason = agent.turn(home, "explain", on_event=events.append)
+    assert reason == "length"
+    assert events[-1].data["message"] == "the answer was cut off at the reply limit (50 tokens)"
+    sent = next(e.data["requests"] for e in events if e.kind == "sent")
+    assert [e.kind for e in events][-2:] == ["sent", "stopped"]
+    assert len(sent) == 1 and sent[0]["backend"] == "scripted"
+    text = str(sent[0]["messages"])
+    assert "sk-live-abcdefghijklmnopqrstuvwx" not in text and "<secret:API_KEY>" in text

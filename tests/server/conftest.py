@@ -3,6 +3,7 @@ real notebook (nbformat) and a real kernel, so the server side is tested without
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,7 +61,9 @@ class BrowserStandIn:
             return {"stdout": home._kernel.evaluate(args["code"], args["timeout"])}
         raise NotebookError(f"unknown op {name}")
 
-    def request(self, name: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def request(
+        self, name: str, args: dict[str, Any], timeout: float, purpose: str = ""
+    ) -> dict[str, Any]:
         return self.answer(name, args)
 
     def op_result(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +73,18 @@ class BrowserStandIn:
         except NotebookError as exc:
             return {"type": "op_result", "op": message["op"], "ok": False, "error": str(exc)}
         return {"type": "op_result", "op": message["op"], "ok": True, "value": value}
+
+
+@pytest.fixture(autouse=True)
+def devstral_environment() -> Iterator[None]:
+    """A server exports its settings into this process's DEVSTRAL_* variables (for the
+    kernels it starts, server/kernel_env.py): each test gets back the environment it had."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("DEVSTRAL_")}
+    yield
+    for name in [k for k in os.environ if k.startswith("DEVSTRAL_")]:
+        if name not in saved:
+            del os.environ[name]
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

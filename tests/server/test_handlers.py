@@ -3,11 +3,11 @@ REST endpoints, and the conversation socket driven by a browser stand-in with a 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 
 import pytest
+from devstral_ws import events as only_events
+from devstral_ws import extension, hello, play_turn, read
 from tornado.httpclient import HTTPClientError
 
 from jupyter_devstral.server import protocol
@@ -37,13 +37,24 @@ def jp_server_config(request):
     return config(str(model), worker_idle_timeout=60)
 
 
-async def test_status_and_models_need_auth(jp_fetch):
+async def test_status_and_models_need_auth(jp_fetch, monkeypatch):
     r = await jp_fetch("devstral", "status")
     status = json.loads(r.body)
     assert status["protocol"] == protocol.PROTOCOL_VERSION and status["backend"] == "llama_cpp"
     assert status["loaded"] is False  # asking never starts a model
+    # no model set: the status says which setting to set, in one line
+    assert "--DevstralConfig.model=" in status["problem"] and "\n" not in status["problem"]
+    monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
     r = await jp_fetch("devstral", "models")
-    assert {"name": "devstral-small-latest", "backend": "mistral"} in json.loads(r.body)["models"]
+    assert not any(m["backend"] == "mistral" for m in json.loads(r.body)["models"])
+    monkeypatch.setenv("MISTRAL_API_KEY", "k" * 32)  # hosted ids are offered once a key is set
+    r = await jp_fetch("devstral", "models")
+    mistral = {
+        "name": "devstral-small-latest",
+        "backend": "mistral",
+        "model": "devstral-small-latest",
+    }
+    assert mistral in json.loads(r.body)["models"]
     r = await jp_fetch("devstral", "config")
     config = json.loads(r.body)
     assert config["api_key_env"] == ""  # the local default reads no key at all
@@ -114,38 +125,6 @@ async def test_a_turn_thread_never_blocks_the_event_loop(jp_fetch, jp_ws_fetch, 
     ws.close()  # closing the socket cancels the turn and fails the op it waits on
 
 
-async def read(ws, timeout=240):
-    raw = await asyncio.wait_for(ws.read_message(), timeout)
-    assert raw is not None, "socket closed"
-    return json.loads(raw)
-
-
-async def hello(ws, notebook="n.ipynb", conversation=None):
-    conversation = conversation or uuid.uuid4().hex
-    ws.write_message(
-        json.dumps(
-            {"type": "hello", "version": 1, "conversation": conversation, "notebook": notebook}
-        )
-    )
-    return await read(ws)
-
-
-async def play_turn(ws, page, limit=5000):
-    """Answer ops with the stand-in until the turn stops; return the events seen."""
-    events = []
-    for _ in range(limit):
-        message = await read(ws)
-        if message["type"] == "op":
-            ws.write_message(json.dumps(page.op_result(message)))
-        elif message["type"] == "event":
-            events.append(message)
-            if message["kind"] == "stopped":
-                return events
-        else:
-            raise AssertionError(message)
-    raise AssertionError("the turn did not stop")
-
-
 async def test_protocol_errors_are_one_line(jp_ws_fetch):
     ws = await jp_ws_fetch("devstral", "ws")
     ws.write_message("not json")
@@ -153,11 +132,15 @@ async def test_protocol_errors_are_one_line(jp_ws_fetch):
     ws.write_message(json.dumps({"type": "chat", "turn": "t", "text": "hi", "mode": "ask"}))
     assert (await read(ws))["message"] == "send hello first"
     ws.write_message(
-        json.dumps({"type": "hello", "version": 99, "conversation": "c", "notebook": "n"})
+        json.dumps({"type": "hello", "version": 1, "conversation": "c", "notebook": "n"})
     )
     assert "reload the page" in (await read(ws))["message"]
     ready = await hello(ws)
     assert ready["type"] == "ready" and ready["backend"] == "llama_cpp"
+    assert ready["policies"] == {"edit": "ask", "run": "ask"}  # the safe defaults
+    assert ready["turns"] == [] and ready["chats"][0]["id"] == ready["conversation"]
+    ws.write_message(json.dumps({"type": "approval", "request": "nope", "approved": False}))
+    assert (await read(ws))["message"] == "that approval request is no longer open"
     ws.close()
 
 
@@ -176,7 +159,7 @@ async def test_ask_turn_streams_an_answer(jp_ws_fetch, browser, smollm2_path):
         "context": {"active_cell_id": None, "selection": "", "chips": {"notebook": True}},
     }
     ws.write_message(json.dumps(turn))
-    events = await play_turn(ws, page)
+    events = only_events(await play_turn(ws, page))
     kinds = [e["kind"] for e in events]
     assert "text" in kinds and "usage" in kinds and kinds[-1] == "stopped"
     assert events[-1]["data"]["reason"] == "answered"
@@ -225,7 +208,7 @@ async def test_fix_turn_edits_and_reruns_the_cell_in_the_browser(jp_ws_fetch, br
     ws = await jp_ws_fetch("devstral", "ws")
     await hello(ws)
     ws.write_message(json.dumps({"type": "fix", "turn": "f1", "cell_id": broken}))
-    events = await play_turn(ws, page)
+    events = only_events(await play_turn(ws, page))
     stopped = events[-1]["data"]
     assert stopped["fixed"], stopped
     assert page.home.cell(broken).source.strip() == "total = sum(prices)\nprint(total)"
@@ -243,17 +226,17 @@ async def test_a_reconnecting_panel_keeps_its_history(jp_ws_fetch, jp_serverapp,
     page = browser(["x = 1"])
     turn = {"type": "chat", "turn": "t1", "text": "first question", "mode": "ask", "context": {}}
     ws = await jp_ws_fetch("devstral", "ws")
-    await hello(ws, conversation="keep-me")
+    first = await hello(ws)
     ws.write_message(json.dumps(turn))
     await play_turn(ws, page)
     ws.close()
     ws = await jp_ws_fetch("devstral", "ws")
-    await hello(ws, conversation="keep-me")
+    again = await hello(ws)  # the notebook's latest chat
+    assert again["conversation"] == first["conversation"]
+    assert [t["request"] for t in again["turns"]] == ["first question"]
     ws.write_message(json.dumps(dict(turn, turn="t2", text="second question")))
     await play_turn(ws, page)
-    app = jp_serverapp.extension_manager.extension_apps["jupyter_devstral"]
-    (app,) = app if isinstance(app, set) else [app]
-    (conversation,) = app.conversations
+    (conversation,) = extension(jp_serverapp).conversations
     asked = [m["content"] for m in conversation.agent.history if m["role"] == "user"]
     assert [q.endswith(("first question", "second question")) for q in asked] == [True, True]
     ws.close()
@@ -266,10 +249,32 @@ async def test_a_missing_model_is_one_line_and_the_server_lives_on(jp_fetch, jp_
     await hello(ws)
     chat = {"type": "chat", "turn": "t", "text": "hi", "mode": "ask", "context": {}}
     ws.write_message(json.dumps(chat))
-    events = await play_turn(ws, page)
+    events = only_events(await play_turn(ws, page))
     stopped = events[-1]["data"]
-    assert stopped["reason"] == "backend_error" and "\n" not in stopped["message"]
-    assert "missing.gguf" in stopped["message"]
+    assert stopped["reason"] == "no_model" and "\n" not in stopped["message"]
+    assert "missing.gguf" in stopped["message"] and "DevstralConfig.model" in stopped["message"]
+    assert page.ops == []  # nothing was asked of the notebook
     r = await jp_fetch("devstral", "status")
-    assert json.loads(r.body)["state"].startswith("unavailable")
+    status = json.loads(r.body)
+    assert status["state"] == "no model" and "missing.gguf" in status["problem"]
+    ws.close()
+
+
+async def test_no_model_configured_says_what_to_set(jp_ws_fetch, browser, monkeypatch):
+    """The default (Devstral's repo id, nothing downloaded): ready, Ask and Fix all carry the
+    one actionable line; nothing is downloaded, nothing is asked of the notebook."""
+    monkeypatch.delenv("DEVSTRAL_MODEL", raising=False)
+    page = browser(["x = 1", "y = z"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    ready = await hello(ws)
+    assert "--DevstralConfig.model=/path/to/model.gguf" in ready["problem"]
+    assert "MISTRAL_API_KEY" in ready["problem"] and "\n" not in ready["problem"]
+    ws.write_message(json.dumps({"type": "chat", "turn": "a", "text": "hi", "mode": "ask"}))
+    asked = only_events(await play_turn(ws, page))[-1]["data"]
+    cell = page.home.cells()[1].id
+    ws.write_message(json.dumps({"type": "fix", "turn": "f", "cell_id": cell}))
+    fixed = only_events(await play_turn(ws, page))[-1]["data"]
+    for stopped in (asked, fixed):
+        assert stopped["reason"] == "no_model" and stopped["message"] == ready["problem"]
+    assert page.ops == []
     ws.close()

@@ -33,11 +33,38 @@ def test_invalid_client_messages_are_refused_in_one_line(message):
 def rebuild(message):
     kind = message["type"]
     if kind == "ready":
-        return protocol.ready(message["conversation"], message["backend"], message["model"])
+        return protocol.ready(
+            message["conversation"],
+            message["backend"],
+            message["model"],
+            notebook=message["notebook"],
+            problem=message["problem"],
+            policies=message["policies"],
+            turns=message["turns"],
+            chats=message["chats"],
+        )
+    if kind == "model":
+        return protocol.model(message["backend"], message["model"], message["problem"])
     if kind == "event":
         return protocol.event(message["turn"], message["kind"], message["data"])
     if kind == "op":
-        return protocol.op(message["turn"], message["op"], message["name"], message["args"])
+        return protocol.op(
+            message["turn"],
+            message["op"],
+            message["name"],
+            message["args"],
+            purpose=message.get("purpose", ""),
+        )
+    if kind == "approval_request":
+        return protocol.approval_request(
+            message["turn"],
+            message["request"],
+            message["ops"],
+            message["what"],
+            message["why"],
+            diff=message.get("diff", ""),
+            code=message.get("code", ""),
+        )
     return protocol.error(message["message"], message.get("turn"))
 
 
@@ -49,8 +76,10 @@ def test_server_examples_are_what_the_builders_make(message):
         assert set(message["args"]) == set(args)
 
 
-def test_every_op_and_event_kind_has_an_example():
+def test_every_message_op_and_event_kind_has_an_example():
     ops = {m["name"] for m in FIXTURE["server"] if m["type"] == "op"}
     assert ops == set(protocol.OPS)
     kinds = {m["kind"] for m in FIXTURE["server"] if m["type"] == "event"}
-    assert kinds == {"status", "text", "tool_call", "tool_result", "attempt", "usage", "stopped"}
+    assert kinds == set(protocol.EVENT_KINDS)
+    assert {m["type"] for m in FIXTURE["server"]} == set(protocol.SERVER_TYPES)
+    assert {m["type"] for m in FIXTURE["client"]} == set(protocol.CLIENT_TYPES)

@@ -60,10 +60,22 @@ def free_port() -> int:
 
 
 class Lab:
-    """A running ``jupyter lab``: ``url(path)`` gives a tokened URL."""
+    """A running ``jupyter lab``: ``url(path)`` gives a tokened URL.
+
+    ``server``: DevstralServerApp traits (``allowed_models``...); the sidebar's chats are
+    stored in ``<root>/../conversations`` (``restart()`` keeps them, as a real restart
+    does); ``env``: variables to set (None removes one) for the server process."""
 
     def __init__(
-        self, root: Path, model: str, log_path: Path, *, backend: str = "llama_cpp", **devstral: Any
+        self,
+        root: Path,
+        model: str,
+        log_path: Path,
+        *,
+        backend: str = "llama_cpp",
+        server: dict[str, Any] | None = None,
+        env: dict[str, str | None] | None = None,
+        **devstral: Any,
     ) -> None:
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         settings = root.parent / "lab-settings"
@@ -76,7 +88,8 @@ class Lab:
         workspaces.mkdir(exist_ok=True)
         runtime = root.parent / "runtime"
         runtime.mkdir(exist_ok=True)
-        cmd = [
+        self.conversations = root.parent / "conversations"
+        self.cmd = [
             sys.executable,
             "-m",
             "jupyterlab",
@@ -91,14 +104,33 @@ class Lab:
             "--LabApp.news_url=None",
             f"--LabApp.user_settings_dir={settings}",
             f"--LabApp.workspaces_dir={workspaces}",
+            f"--DevstralServerApp.conversations_dir={self.conversations}",
             f"--DevstralConfig.backend={backend}",  # e.g. openai_compat with base_url=<stub>
             f"--DevstralConfig.model={model}",
         ]
-        cmd += [f"--DevstralConfig.{k}={v}" for k, v in devstral.items()]
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1")
+        self.cmd += [f"--DevstralConfig.{k}={v}" for k, v in devstral.items()]
+        self.cmd += [f"--DevstralServerApp.{k}={v}" for k, v in (server or {}).items()]
+        self.env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1")
+        for name, value in (env or {}).items():
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
+        self.log_path = log_path
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self._start()
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=self.log, stderr=subprocess.STDOUT, env=self.env
+        )
         self._wait_ready()
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port (the chats stay on disk)."""
+        self.stop()
+        self.log = open(self.log_path, "a")
+        self._start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}?token={self.token}"

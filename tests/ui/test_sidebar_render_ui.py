@@ -121,6 +121,11 @@ def open_sidebar(page) -> None:
     if not page.locator(".jp-Devstral-panel").is_visible():  # the workspace may have it open
         page.click(SIDEBAR_TAB)
     page.wait_for_selector(".jp-Devstral-panel", state="visible")
+    # chats are kept per notebook (on the server): each test starts a new one
+    page.wait_for_selector(".jp-Devstral-status:has-text('ready')", timeout=30_000)
+    if page.locator(".jp-Devstral-newChat").is_enabled():
+        page.click(".jp-Devstral-newChat")
+        wait_until(lambda: page.locator(".jp-Devstral-message").count() == 0, 20, "a new chat")
 
 
 def ask(page, text: str) -> None:

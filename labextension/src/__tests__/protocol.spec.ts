@@ -6,12 +6,15 @@ import {
   CLIENT_TYPES,
   ClientMessage,
   EDIT_OPS,
+  EVENT_KINDS,
   MODES,
   OPS,
+  POLICIES,
   PROTOCOL_VERSION,
   ProtocolError,
   SERVER_TYPES,
   ServerMessage,
+  approval,
   cancel,
   chat,
   fix,
@@ -19,7 +22,10 @@ import {
   opFailed,
   opOk,
   parseClient,
-  parseServer
+  parseServer,
+  policy,
+  saveTurn,
+  setModel
 } from '../protocol';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -33,8 +39,25 @@ const fixture = JSON.parse(
 /** Rebuild a client example with the builders (a type error here is a drift). */
 function rebuild(example: any): ClientMessage {
   switch (example.type) {
-    case 'hello':
-      return hello(example.conversation, example.notebook);
+    case 'hello': {
+      const { type, version, conversation, notebook, ...extra } = example;
+      void type;
+      void version;
+      return hello(conversation, notebook, extra);
+    }
+    case 'approval': {
+      const request = { request: example.request, ops: example.ops } as any;
+      return approval(request, example.approved);
+    }
+    case 'policy': {
+      const { type, ...policies } = example;
+      void type;
+      return policy(policies);
+    }
+    case 'set_model':
+      return setModel(example.backend, example.model);
+    case 'save_turn':
+      return saveTurn(example.turn, example.record);
     case 'chat':
       return chat(example.turn, example.text, example.mode, example.context);
     case 'fix':
@@ -91,6 +114,14 @@ describe('protocol fixture', () => {
     expect([...ops].sort()).toEqual(Object.keys(OPS).sort());
     const types = new Set(fixture.server.map((m: any) => m.type));
     expect([...types].sort()).toEqual([...SERVER_TYPES].sort());
+    const clients = new Set(fixture.client.map((m: any) => m.type));
+    expect([...clients].sort()).toEqual([...CLIENT_TYPES].sort());
+    const kinds = new Set(
+      fixture.server
+        .filter((m: any) => m.type === 'event')
+        .map((m: any) => m.kind)
+    );
+    expect([...kinds].sort()).toEqual([...EVENT_KINDS].sort());
   });
 });
 
@@ -114,6 +145,8 @@ describe('the Python twin', () => {
     expect(tuple('MODES')).toEqual([...MODES]);
     expect(tuple('CHIPS')).toEqual([...CHIPS]);
     expect(tuple('EDIT_OPS')).toEqual([...EDIT_OPS]);
+    expect(tuple('EVENT_KINDS')).toEqual([...EVENT_KINDS]);
+    expect(tuple('POLICIES')).toEqual([...POLICIES]);
   });
 
   it('has the same ops, arguments and values', () => {
@@ -151,10 +184,10 @@ describe('parseServer', () => {
     const msg = parseServer({
       type: 'event',
       turn: 't',
-      kind: 'attempt_start',
+      kind: 'trial_profile',
       data: { iteration: 1, of: 3 }
     });
-    expect(msg).toMatchObject({ kind: 'attempt_start', unknown: true });
+    expect(msg).toMatchObject({ kind: 'trial_profile', unknown: true });
   });
 
   it.each([
@@ -187,7 +220,29 @@ describe('parseServer', () => {
       { type: 'event', turn: 't', kind: 'text', data: { text: 3 } },
       'malformed'
     ],
-    [{ type: 'ready', version: 1 }, "lacks 'conversation'"],
+    [{ type: 'ready', version: 2 }, "lacks 'conversation'"],
+    [
+      {
+        type: 'approval_request',
+        turn: 't',
+        request: 'r',
+        ops: [{ op: 'o', name: 'format_disk', args: {} }],
+        what: 'x',
+        why: 'y'
+      },
+      'malformed op'
+    ],
+    [
+      {
+        type: 'approval_request',
+        turn: 't',
+        request: 'r',
+        ops: [],
+        what: 'x',
+        why: 'y'
+      },
+      'ops must be a list'
+    ],
     [{ type: 'error' }, "lacks 'message'"],
     ['nope', 'unknown message type']
   ])('rejects %j', (msg, why) => {

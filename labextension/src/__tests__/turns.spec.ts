@@ -33,7 +33,7 @@ describe('applyEvent', () => {
   it('builds a turn from the fixture events', () => {
     const turn = newTurn('What does cell 3 compute?', 'agent');
     for (const msg of fixture.server) {
-      if (msg.type === 'event') {
+      if (msg.type === 'event' && msg.turn === 't-1') {
         applyEvent(turn, parseServer(msg) as KnownEvent);
       }
     }
@@ -43,17 +43,44 @@ describe('applyEvent', () => {
       prompt: 812,
       completion: 40,
       cached: 700,
-      calls: 1
+      calls: 1,
+      last_prompt: 812
     });
     const kinds = turn.parts.map(p =>
       p.kind === 'text' ? 'text' : p.card.tool
     );
     // status events are the turn's status line, not cards
-    expect(kinds).toEqual(['text', 'edit_cell', 'attempt']);
+    expect(kinds).toEqual(['text', 'edit_cell']);
     const edit = turn.parts[1];
     expect(edit.kind === 'card' && edit.card.result).toEqual({
       ok: true,
       text: 'Edited. The cell ran without error.'
+    });
+    expect(turn.sent).toHaveLength(1);
+    expect(JSON.stringify(turn.sent)).toContain('<secret:API_KEY>');
+  });
+
+  it('builds a fix turn: attempts, proposals, the label and the offer', () => {
+    const turn = newTurn('Fix', 'fix', 'a1b2');
+    for (const msg of fixture.server) {
+      if (msg.type === 'event' && msg.turn === 't-2') {
+        applyEvent(turn, parseServer(msg) as KnownEvent);
+      }
+    }
+    const attempts = cards(turn).filter(c => c.attempt);
+    expect(attempts).toHaveLength(1);
+    const candidates = attempts[0].attempt!.candidates;
+    expect(candidates.map(c => c.status)).toEqual([undefined, 'proposed']);
+    expect(candidates[1].result!.text).toBe(
+      'not tried: needs approval: it deletes files'
+    );
+    expect(turn.proposals).toHaveLength(1);
+    expect(turn.proposals![0].note).toContain('deletes files');
+    expect(turn.label).toBe('runs, review');
+    expect(turn.reasons).toEqual(['a dropped call (print)']);
+    expect(turn.offer).toEqual({
+      source: 'total = sum(prices)',
+      diff: expect.stringContaining('+total = sum(prices)')
     });
   });
 
@@ -83,7 +110,8 @@ describe('applyEvent', () => {
       prompt: 15,
       completion: 5,
       cached: 4,
-      calls: 2
+      calls: 2,
+      last_prompt: 5
     });
   });
 

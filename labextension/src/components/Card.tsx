@@ -18,10 +18,13 @@ export type CellLabel = (cellId: string) => { label: string; hint: string };
 const INTERNAL = new Set([
   'cell_id',
   'before_cell_id',
+  'after_cell_id',
+  'position',
   'timeout',
   'index',
   'cell_type',
-  'source'
+  'source',
+  'code'
 ]);
 
 function clip(text: string): string {
@@ -48,7 +51,9 @@ function statusOf(card: ICard, turnDone: boolean): string {
     ? 'ok'
     : card.approval === 'rejected'
       ? 'declined'
-      : 'failed';
+      : card.approval === 'expired'
+        ? 'unanswered'
+        : 'failed';
 }
 
 const STATUS_TEXT: Record<string, string> = {
@@ -78,6 +83,9 @@ function titleOf(card: ICard, cell: CellLabel): { text: string; hint: string } {
   if (card.attempt) {
     const { iteration, of } = card.attempt;
     return { text: `Attempt ${iteration}${of ? ` of ${of}` : ''}`, hint: '' };
+  }
+  if (card.what) {
+    return { text: card.what, hint: '' }; // the server's words for the step it asks about
   }
   const verb: Record<string, string> = {
     edit_cell: 'edit',
@@ -110,7 +118,17 @@ function titleOf(card: ICard, cell: CellLabel): { text: string; hint: string } {
       const { label, hint } = target('before_cell_id');
       return { text: `insert a ${type} cell before ${label}`, hint };
     }
+    if (args.position === 'end') {
+      return { text: `insert a ${type} cell at the end`, hint: '' };
+    }
+    if (typeof args.cell_id === 'string' && typeof args.position === 'string') {
+      const { label, hint } = target('cell_id');
+      return { text: `insert a ${type} cell ${args.position} ${label}`, hint };
+    }
     return { text: card.title, hint: '' };
+  }
+  if (name === 'run_code' || name === 'kernel_eval') {
+    return { text: 'run code in the kernel', hint: '' };
   }
   if (name === 'list_cells') {
     return { text: 'list the cells', hint: '' };
@@ -225,11 +243,15 @@ export function Card(props: {
         </span>
         <span className="jp-Devstral-cardStatus">{STATUS_TEXT[status]}</span>
       </div>
+      {card.why && card.approval === 'pending' && (
+        <div className="jp-Devstral-why">asks because: {card.why}</div>
+      )}
       {card.args && <Args args={card.args} />}
       {card.diff
         ? !unchanged(card) && <Diff lines={card.diff} />
         : typeof source === 'string' &&
           source && <CodeView code={source} lang="python" />}
+      {!card.diff && card.code && <CodeView code={card.code} lang="python" />}
       {card.result &&
         !card.attempt &&
         !(unchanged(card) && card.result.text === 'edited') && (

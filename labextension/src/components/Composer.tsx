@@ -2,14 +2,7 @@
 import React, { useState } from 'react';
 
 import type { Conversation } from '../conversation';
-import { CHIPS, Chip, MODES } from '../protocol';
-
-const CHIP_LABELS: Record<Chip, string> = {
-  notebook: 'notebook',
-  active_cell: 'active cell',
-  selection: 'selection',
-  errors: 'errors'
-};
+import { CHIPS, MODES } from '../protocol';
 
 const MODE_LABELS = { ask: 'Ask', agent: 'Agent' };
 
@@ -19,6 +12,7 @@ export function Composer(props: {
   const { conversation } = props;
   const [text, setText] = useState(conversation?.draft ?? '');
   const running = !!conversation?.running;
+  const states = conversation?.chipStates;
   const canSend = !!conversation && !running && text.trim() !== '';
   const send = () => {
     if (conversation && canSend) {
@@ -29,20 +23,30 @@ export function Composer(props: {
   };
   return (
     <div className="jp-Devstral-composer">
-      <div className="jp-Devstral-chips" role="group" aria-label="context">
+      <div className="jp-Devstral-chips" role="group" aria-label="context sent">
+        <span className="jp-Devstral-chipsLabel">sends</span>
         {CHIPS.map(chip => {
-          const on = conversation?.chips[chip] ?? false;
+          const state = states?.[chip];
+          const available = !!state?.available;
+          const wanted = conversation?.chips[chip] ?? false;
+          const on = wanted && available;
           return (
             <button
               key={chip}
               type="button"
               className={'jp-Devstral-chip' + (on ? ' jp-mod-active' : '')}
               data-chip={chip}
+              data-available={available ? 'true' : 'false'}
               aria-pressed={on}
-              disabled={!conversation}
-              onClick={() => conversation?.setChip(chip, !on)}
+              disabled={!conversation || !available}
+              title={
+                available
+                  ? `${on ? 'Sent' : 'Not sent'} with your message: click to ${on ? 'leave it out' : 'send it'}`
+                  : (state?.why ?? '')
+              }
+              onClick={() => conversation?.setChip(chip, !wanted)}
             >
-              {CHIP_LABELS[chip]}
+              {state?.label ?? chip}
             </button>
           );
         })}

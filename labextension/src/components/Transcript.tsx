@@ -6,16 +6,29 @@ import React, { useCallback, useEffect, useLayoutEffect, useRef } from 'react';
 import { useState } from 'react';
 
 import type { Conversation } from '../conversation';
+import { helperLine } from '../records';
 import type { ITurn, IUsage } from '../turns';
 import { Card, CellLabel } from './Card';
 import type { ICodeActions } from './CodeBlock';
+import { firstSentence } from './Header';
+import { FixOutcome } from './Outcome';
 import { RichText } from './RichText';
+import { WhatWasSent } from './Sent';
 
 export function usageText(u: IUsage): string {
   const cached = u.cached ? `, ${u.cached} cached` : '';
   const calls = u.calls > 1 ? ` in ${u.calls} calls` : '';
   return `${u.prompt} prompt + ${u.completion} completion tokens${cached}${calls}`;
 }
+
+/** What Fix does, said once on each Fix turn. */
+export const FIX_NOTE =
+  'Fix tries candidates in a fork of the kernel (your variables stay as they are); the ' +
+  'one that passes is written into this cell and run once. Anything that would delete, ' +
+  'write, launch or connect waits for you.';
+
+/** Stop reasons that are the user's to act on, shown as a notice rather than a grey line. */
+const NOTICE_REASONS = new Set(['no_model', 'backend_error']);
 
 /** "cell 4" for a cell id of the conversation's notebook (its first line as a hint). */
 function cellLabels(conversation: Conversation): CellLabel {
@@ -37,6 +50,8 @@ function Assistant(props: {
   cellLabel: CellLabel;
 }) {
   const { turn, conversation, actions, cellLabel } = props;
+  const quiet = helperLine(turn);
+  const notice = turn.done && NOTICE_REASONS.has(turn.reason ?? '');
   return (
     <div
       className="jp-Devstral-message"
@@ -45,7 +60,11 @@ function Assistant(props: {
       data-mode={turn.mode}
       data-done={turn.done ? 'true' : 'false'}
       data-reason={turn.done ? turn.reason : undefined}
+      data-label={turn.label}
     >
+      {turn.mode === 'fix' && turn.reason !== 'no_model' && (
+        <div className="jp-Devstral-quiet jp-Devstral-fixNote">{FIX_NOTE}</div>
+      )}
       {turn.parts.map((part, i) =>
         part.kind === 'text' ? (
           <RichText
@@ -64,19 +83,63 @@ function Assistant(props: {
           />
         )
       )}
+      {quiet && (
+        <div
+          className="jp-Devstral-quiet jp-Devstral-helper"
+          title="The agent's own code, not the model's: no approval needed"
+        >
+          agent helper code in the kernel: {quiet}
+        </div>
+      )}
       {!turn.done && (
         <div className="jp-Devstral-working">{turn.status || 'working'}…</div>
       )}
-      {turn.done && (turn.stopMessage || turn.reason !== 'answered') && (
-        <div className="jp-Devstral-stopped" data-reason={turn.reason}>
-          {turn.stopMessage || turn.reason?.replace(/_/g, ' ')}
-        </div>
+      <FixOutcome
+        turn={turn}
+        canEdit={!!conversation.panel && !conversation.running}
+        apply={() => conversation.applyOffer(turn)}
+        runProposal={p => void conversation.runProposal(turn, p)}
+      />
+      {turn.done &&
+        !turn.label &&
+        (turn.stopMessage || turn.reason !== 'answered') && (
+          <div
+            className={
+              'jp-Devstral-stopped' + (notice ? ' jp-Devstral-notice' : '')
+            }
+            data-reason={turn.reason}
+            role={notice ? 'alert' : undefined}
+          >
+            {turn.reason === 'no_model' && turn.stopMessage
+              ? firstSentence(turn.stopMessage).head
+              : turn.stopMessage || turn.reason?.replace(/_/g, ' ')}
+          </div>
+        )}
+      {turn.done && turn.reason === 'length' && (
+        <button
+          type="button"
+          className="jp-Devstral-continue"
+          disabled={!!conversation.running || turn !== lastTurn(conversation)}
+          onClick={() => void conversation.continueTurn(turn)}
+        >
+          Continue
+        </button>
       )}
       {turn.usage && (
-        <div className="jp-Devstral-usage">{usageText(turn.usage)}</div>
+        <div className="jp-Devstral-usage">
+          {usageText(turn.usage)}
+          {turn.usage.last_prompt
+            ? ` · last prompt ${turn.usage.last_prompt} tokens`
+            : ''}
+        </div>
       )}
+      {turn.done && <WhatWasSent sent={turn.sent} dropped={turn.sentDropped} />}
     </div>
   );
+}
+
+function lastTurn(conversation: Conversation): ITurn | undefined {
+  return conversation.turns[conversation.turns.length - 1];
 }
 
 /** Within this many pixels of the bottom counts as at the bottom. */
@@ -171,7 +234,7 @@ export function Transcript(props: {
           {conversation.turns.length === 0 && (
             <div className="jp-Devstral-empty">
               Ask about this notebook, or switch to Agent to let Devstral edit
-              and run its cells.
+              and run its cells. This chat is kept with the notebook.
             </div>
           )}
           {conversation.turns.map(turn => (

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jupyter_devstral.agent.context import build_fix_context, defined_names  # noqa: E402
-from jupyter_devstral.agent.notebook import CellView  # noqa: E402
+from jupyter_devstral.agent.context.packing import build_fix_context, defined_names  # noqa: E402
+from jupyter_devstral.agent.homes.notebook import CellView  # noqa: E402
 
 TARGET_ID = "target"
 

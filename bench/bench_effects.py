@@ -1,4 +1,4 @@
-"""Time the static effects check (``agent/effects/``) on a generated 1,000-cell notebook.
+"""Time the static effects check (``agent/trials/effects/``) on a generated 1,000-cell notebook.
 
 Run ``python bench/bench_effects.py``. The notebook holds typical data-science code cells
 (imports, pandas, plots, a few file writes, helper functions). It prints medians over several
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jupyter_devstral.agent import effects  # noqa: E402
+from jupyter_devstral.agent.trials import effects  # noqa: E402
 
 HEADER = (
     "import os\nimport json\nimport numpy as np\nimport pandas as pd\n"

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nbformat  # noqa: E402
 from bench_context import time_context  # noqa: E402
 
-from jupyter_devstral.agent.context import build_fix_context  # noqa: E402
+from jupyter_devstral.agent.context.packing import build_fix_context  # noqa: E402
 from jupyter_devstral.agent.events import AgentEvent  # noqa: E402
-from jupyter_devstral.agent.file_home import FileNotebook  # noqa: E402
-from jupyter_devstral.agent.fix_loop import FixLoop  # noqa: E402
+from jupyter_devstral.agent.fix.loop import FixLoop  # noqa: E402
+from jupyter_devstral.agent.homes.file_home import FileNotebook  # noqa: E402
 from jupyter_devstral.agent.tools import describe_run  # noqa: E402
 from jupyter_devstral.backends.base import (  # noqa: E402
     BackendError,  # noqa: E402

@@ -4,7 +4,7 @@
 
 The counterpart of ``jupyter devstral fix NOTEBOOK --cell N --output OUT`` for fixbench's
 ``--cmd`` (see ``bench/fixrate_magic.sh``): it starts an ipykernel through jupyter_client
-(:class:`~jupyter_devstral.agent.kernel.KernelSession`, in the notebook's folder), runs the code
+(:class:`~jupyter_devstral.agent.homes.kernel.KernelSession`, in the notebook's folder), runs the code
 cells above cell N there as a user would (history stored), then ``get_ipython().run_cell_magic('devstral', 'fix --model M ...', <cell N's source>)``
 (the extension is loaded first, as a user loads it at the top of a notebook). The
 fixed source is the text of the ``set_next_input`` payload (``replace=True``) of that
@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path and not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(ROOT))
 
-from jupyter_devstral.agent.file_home import read_notebook, write_atomic  # noqa: E402
-from jupyter_devstral.agent.kernel import KernelError, KernelSession  # noqa: E402
-from jupyter_devstral.agent.notebook import NotebookError, RunResult  # noqa: E402
+from jupyter_devstral.agent.homes.file_home import read_notebook, write_atomic  # noqa: E402
+from jupyter_devstral.agent.homes.kernel import KernelError, KernelSession  # noqa: E402
+from jupyter_devstral.agent.homes.notebook import NotebookError, RunResult  # noqa: E402
 
 DEFAULT_MODEL = ROOT / ".models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 #: the magic's last fix as JSON, read back after the magic ran (helper code, no history)

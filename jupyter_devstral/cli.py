@@ -12,7 +12,7 @@ from . import __version__
 from .config import env_flag
 
 if TYPE_CHECKING:
-    from .agent.file_home import NotebookAsRead
+    from .agent.homes.file_home import NotebookAsRead
 
 FIX_EPILOG = """\
 example:
@@ -224,16 +224,16 @@ def _cell_id(nb: Any, spec: str) -> str:
 
 
 def run_fix(args: argparse.Namespace) -> int:
-    from .agent.file_home import (
+    from .agent.fix.loop import FixLoop
+    from .agent.homes.file_home import (
         FileNotebook,
         read_notebook_file,
         unchanged_since_read,
         write_atomic,
         write_backup,
     )
-    from .agent.fix_loop import FixLoop
-    from .agent.kernel import KernelError
-    from .agent.notebook import NotebookError
+    from .agent.homes.kernel import KernelError
+    from .agent.homes.notebook import NotebookError
     from .backends import BackendError
     from .terminal import ProgressPrinter
 

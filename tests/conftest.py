@@ -18,8 +18,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from jupyter_devstral.agent.file_home import FileNotebook, install_helpers_code
-from jupyter_devstral.agent.kernel import KernelSession
+from jupyter_devstral.agent.homes.file_home import FileNotebook, install_helpers_code
+from jupyter_devstral.agent.homes.kernel import KernelSession
 
 # jp_serverapp, jp_fetch, jp_ws_fetch for the server extension's tests (tests/server)
 pytest_plugins = ["pytest_jupyter.jupyter_server"]

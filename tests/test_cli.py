@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_devstral.agent.kernel import KernelSession
+from jupyter_devstral.agent.homes.kernel import KernelSession
 
 SCRIPT = Path(sys.executable).with_name("jupyter-devstral")
 
@@ -134,7 +134,8 @@ def test_end_to_end_fix_in_place(tmp_path, write_notebook, qwen_path):
     assert "--- a/cell 3\n+++ b/cell 3\n" in proc.stdout
     assert "-root = math.sqr(x)\n" in proc.stdout and "math.sqrt(x)" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == (
-        "fixed after 1 attempt; wrote nb.ipynb (the original is kept in nb.ipynb.bak)"
+        "fixed after 1 attempt: the change looks safe (no stored output to check it against); "
+        "wrote nb.ipynb (the original is kept in nb.ipynb.bak)"
     )
     assert "stopped: fixed" in proc.stderr  # progress goes to stderr
     assert (tmp_path / "nb.ipynb.bak").read_bytes() == original
@@ -230,7 +231,8 @@ def test_backup_never_goes_through_a_planted_symlink(tmp_path, fixing_stub):
     assert (tmp_path / "nb.ipynb.bak.1").read_bytes() == original
     assert not (tmp_path / "nb.ipynb.bak.1").is_symlink()
     assert proc.stdout.strip().splitlines()[-1] == (
-        "fixed after 1 attempt; wrote nb.ipynb (the original is kept in nb.ipynb.bak.1)"
+        "fixed after 1 attempt: reproduces its earlier output (prints 1 line as before); "
+        "wrote nb.ipynb (the original is kept in nb.ipynb.bak.1)"
     )
     assert nbformat.read(str(path), as_version=4).cells[3].source == FIXED
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -285,7 +287,10 @@ def test_a_save_during_the_fix_is_never_overwritten(tmp_path, write_notebook, fi
         assert "changed on disk" in result["not_written"] and "--json output" in line
     else:
         assert "+root = math.sqrt(x)" in proc.stdout  # the fix is still shown
-        assert proc.stdout.strip().splitlines()[-1] == "fixed after 1 attempt; not written"
+        assert proc.stdout.strip().splitlines()[-1] == (
+            "fixed after 1 attempt: reproduces its earlier output (prints 1 line as before); "
+            "not written"
+        )
 
 
 def write_v3(path: Path) -> Path:

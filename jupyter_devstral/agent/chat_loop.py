@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Backend, BackendError, CancelToken, TextDelta, ToolCall, Usage
-from .context import build_notebook_overview, format_cell
+from .context.outputs import error_from_outputs, trim_traceback
+from .context.packing import build_notebook_overview, format_cell
 from .events import AgentEvent, EventSink, ignore
-from .notebook import CellView, NotebookError, NotebookHome
-from .outputs import error_from_outputs, trim_traceback
+from .homes.notebook import CellView, NotebookError, NotebookHome
 from .tools import (
     ALL_TOOLS,
     StepDeclined,

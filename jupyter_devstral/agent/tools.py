@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import ToolCall
-from .notebook import NotebookError, NotebookHome, RunResult
-from .outputs import render_outputs, trim_traceback
+from .context.outputs import render_outputs, trim_traceback
+from .homes.notebook import NotebookError, NotebookHome, RunResult
 
 
 def _tool(

@@ -22,8 +22,8 @@ from typing import Any
 
 import nbformat
 
-from ..agent.file_home import FileNotebook
-from ..agent.notebook import CellView
+from ..agent.homes.file_home import FileNotebook
+from ..agent.homes.notebook import CellView
 from ..backends.base import CancelToken
 from .edit_effects import held_edits, held_line, held_said
 from .execute import verify

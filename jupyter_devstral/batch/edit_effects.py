@@ -2,12 +2,12 @@
 
 Model output is untrusted input, and ``--execute`` runs the refactored notebook in a kernel
 (in a dry run too). So before anything runs, every edited (or inserted) code cell
-is compared with the cell it replaces through :mod:`jupyter_devstral.agent.effects`
+is compared with the cell it replaces through :mod:`jupyter_devstral.agent.trials.effects`
 (``trial_decision``, the notebook's earlier code cells as ``earlier``). An edit is *held* when
 it adds an effect the original cell does not have (writes or deletes another file, moves one,
 starts a process, uses the network or a database, reads the environment or a key file,
 installs a package, runs code chosen at run time), or has one that must not happen twice
-(:data:`~jupyter_devstral.agent.effects.NOT_TWICE`: network, database, process, package) even
+(:data:`~jupyter_devstral.agent.trials.effects.NOT_TWICE`: network, database, process, package) even
 when the original has it too. Under ``--execute`` a held edit keeps the whole notebook from
 running and from being written, unless ``allow_effects``; without ``--execute`` nothing runs,
 and what the edits would do is reported (each change's ``effects``, and a note).
@@ -29,9 +29,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..agent.effects import NOT_TWICE, Effect, effects_of, trial_decision
-from ..agent.effects.ipython_syntax import SECRET_TOKEN
-from ..agent.notebook import CellView
+from ..agent.homes.notebook import CellView
+from ..agent.trials.effects import NOT_TWICE, Effect, effects_of, trial_decision
+from ..agent.trials.effects.ipython_syntax import SECRET_TOKEN
 
 _WOULD = {
     "file_write": "write {}",

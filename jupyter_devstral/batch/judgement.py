@@ -10,7 +10,7 @@ The report still says, per changed output, which edits are at or above it.
   than its stored output (within tolerance; see :mod:`.output_evidence`), and every edited
   code cell is checked: its own stored output came out again, or that of a later cell that
   uses a name it binds. An edited cell nothing checks is fine when its change raises no doubt
-  (:func:`jupyter_devstral.agent.evidence.describe_doubts`, with the instruction as what the
+  (:func:`jupyter_devstral.agent.fix.evidence.describe_doubts`, with the instruction as what the
   change is meant to touch: "replace .append with pd.concat" makes a dropped ``append`` no
   doubt); the label says so. With no stored output anywhere and no doubt: ``refactored: no
   stored outputs to compare; the change looks safe``.
@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agent.candidates import defined_names, mutated_names
-from ..agent.evidence import describe_doubts
-from ..agent.notebook import CellView
-from ..agent.variables import source_uses
+from ..agent.context.variables import source_uses
+from ..agent.fix.candidates import defined_names, mutated_names
+from ..agent.fix.evidence import describe_doubts
+from ..agent.homes.notebook import CellView
 from .output_evidence import ORIGINAL_RUN, CellEvidence
 from .result import REVIEW, CellChange
 

@@ -23,8 +23,8 @@ import nbformat
 from nbformat.v4.rwbase import split_lines
 from nbformat.validator import get_validator
 
-from ..agent.file_home import unchanged_since_read
-from ..agent.notebook import NotebookError
+from ..agent.homes.file_home import unchanged_since_read
+from ..agent.homes.notebook import NotebookError
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A notebook on disk holds the outputs of its last good run. After the refactored notebook ran
 (fresh kernel, top to bottom), each code cell from the first edited one down is compared with
-its stored outputs by :func:`jupyter_devstral.agent.evidence.compare_outputs`, tolerantly
+its stored outputs by :func:`jupyter_devstral.agent.fix.evidence.compare_outputs`, tolerantly
 (addresses, timings, printed precision, pandas/numpy repr changes do not count; images count
 by number). Cells above the first edit ran exactly as before; what they print says nothing
 about the refactor. A cell with no stored output (or an error stored) gives no evidence.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..agent.evidence import OutputMatch, compare_outputs
+from ..agent.fix.evidence import OutputMatch, compare_outputs
 
 STORED, ORIGINAL_RUN = "stored", "original run"
 

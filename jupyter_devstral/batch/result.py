@@ -1,7 +1,7 @@
 """What a batch refactor did to each notebook: statuses, per-cell diffs, report lines, summary.
 
 Under ``--execute`` a notebook also carries a label in the spirit of the fix loop's
-(:mod:`jupyter_devstral.agent.fix_result`): ``refactored: outputs reproduced``, ``runs, review:
+(:mod:`jupyter_devstral.agent.fix.result`): ``refactored: outputs reproduced``, ``runs, review:
 cell 4's output changed (...)``, ``rolled back: ...``, ``not executed: ...`` (see
 :mod:`.judgement` and :mod:`.edit_effects`), with the cells whose outputs changed and, per
 edit, what checked it and whether it was kept.

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agent.file_home import FileNotebook, write_atomic_bytes, write_backup
-from ..agent.notebook import NotebookError
-from ..agent.refactor_loop import RefactorLoop
+from ..agent.homes.file_home import FileNotebook, write_atomic_bytes, write_backup
+from ..agent.homes.notebook import NotebookError
+from ..agent.refactor.loop import RefactorLoop
 from ..backends.base import Backend, CancelToken
 from .checks import effects_gate, execute_and_judge, set_outcome
 from .notebook_file import check_valid, load, patched_raw, unchanged_on_disk

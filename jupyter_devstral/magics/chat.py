@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..agent.context import build_fix_context, build_notebook_overview
-from ..agent.outputs import trim_traceback
+from ..agent.context.outputs import trim_traceback
+from ..agent.context.packing import build_fix_context, build_notebook_overview
 from ..agent.prompts import CHAT_SYSTEM
 from ..backends.base import BackendError, TextDelta, Usage
 from .view import ProgressView, say

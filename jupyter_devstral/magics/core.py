@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from ..agent.live_home import LiveKernelNotebook
+from ..agent.homes.live_home import LiveKernelNotebook
 from ..config import DevstralConfig, make_backend
 from .tracker import CellTracker
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..agent.fix_loop import FixLoop, FixResult
-from ..agent.fix_result import FIXED, NOT_FIXED
-from ..agent.live_home import LiveKernelNotebook, error_info
-from ..agent.notebook import ErrorInfo
+from ..agent.fix.loop import FixLoop, FixResult
+from ..agent.fix.result import FIXED, NOT_FIXED
+from ..agent.homes.live_home import LiveKernelNotebook, error_info
+from ..agent.homes.notebook import ErrorInfo
 from ..backends.base import BackendError
 from .core import FixRecord, parse_line
 from .fix_view import FixView

@@ -105,7 +105,7 @@ def _shown_url(url: str) -> str:
 
 def _trust_rows(magics: Any, s: dict[str, Any], sources: dict[str, str]) -> list[tuple[str, str]]:
     """What fences a fix in: the trial fork's isolation here, redaction, hosted backends."""
-    from ..agent import sandbox
+    from ..agent.trials import sandbox
 
     iso = sandbox.isolation()
     if not iso.get("fork"):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..agent.live_home import error_info
-from ..agent.notebook import ErrorInfo
+from ..agent.homes.live_home import error_info
+from ..agent.homes.notebook import ErrorInfo
 
 MAX_ERRORS = 200
 

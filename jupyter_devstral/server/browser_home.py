@@ -22,13 +22,13 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..agent.file_home import (
+from ..agent.homes.file_home import (
     CAN_FORK_CALL,
     HELPERS_PRESENT_CALL,
     install_helpers_code,
     try_source_call,
 )
-from ..agent.notebook import (
+from ..agent.homes.notebook import (
     CellView,
     ErrorInfo,
     NotebookError,

@@ -29,8 +29,8 @@ from typing import Any
 
 from ..agent.chat_loop import ChatAgent, TurnContext
 from ..agent.events import AgentEvent
-from ..agent.fix_loop import FixLoop
-from ..agent.notebook import NotebookError
+from ..agent.fix.loop import FixLoop
+from ..agent.homes.notebook import NotebookError
 from ..agent.tools import Step, StepDeclined
 from ..backends.base import BackendError, CancelToken
 from . import protocol

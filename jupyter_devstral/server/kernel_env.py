@@ -53,10 +53,13 @@ def server_origin(serverapp: Any, name: str) -> str:
     return f"its config (DevstralConfig.{name})"
 
 
-def export_for_kernels(config: DevstralConfig, serverapp: Any) -> dict[str, str | None]:
+def export_for_kernels(
+    config: DevstralConfig, serverapp: Any
+) -> dict[str, tuple[str | None, str | None]]:
     """Export the server's configured settings for the kernels it starts (see the module's
     docstring); mark ``config`` as the server's (its advice then names server-side settings,
-    ``--DevstralConfig.model``). Returns the variables' previous values, for :func:`restore`.
+    ``--DevstralConfig.model``). Returns each variable's previous value and the one set, for
+    :func:`restore`.
     """
     config.audience = "lab"
     record: dict[str, dict[str, str]] = {}
@@ -67,12 +70,13 @@ def export_for_kernels(config: DevstralConfig, serverapp: Any) -> dict[str, str 
             continue
         exported[env_name(name)] = env_text(value)
         record[name] = {"via": server_origin(serverapp, name), "value": env_text(value)}
-    saved = {var: os.environ.get(var) for var in [*exported, CONFIG_SOURCE_ENV]}
+    before = {var: os.environ.get(var) for var in [*exported, CONFIG_SOURCE_ENV]}
     os.environ.update(exported)
     if record:
         os.environ[CONFIG_SOURCE_ENV] = json.dumps(record, sort_keys=True)
     else:  # a record inherited from another server describes none of this server's values
         os.environ.pop(CONFIG_SOURCE_ENV, None)
+    saved = {var: (was, os.environ.get(var)) for var, was in before.items()}
     log = getattr(serverapp, "log", None)
     if exported and log is not None:
         log.info(
@@ -82,11 +86,14 @@ def export_for_kernels(config: DevstralConfig, serverapp: Any) -> dict[str, str 
     return saved
 
 
-def restore(saved: dict[str, str | None]) -> None:
+def restore(saved: dict[str, tuple[str | None, str | None]]) -> None:
     """Put the variables :func:`export_for_kernels` changed back as they were (a server that
-    runs inside another process, such as a test, leaves that process's environment alone)."""
-    for var, value in saved.items():
-        if value is None:
+    runs inside another process, such as a test, leaves that process's environment alone);
+    a variable someone changed since is theirs now and is left as it is."""
+    for var, (was, exported) in saved.items():
+        if os.environ.get(var) != exported:
+            continue
+        if was is None:
             os.environ.pop(var, None)
         else:
-            os.environ[var] = value
+            os.environ[var] = was

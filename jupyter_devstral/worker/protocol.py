@@ -239,7 +239,12 @@ def open_request(
             raise HandshakeError(f"the worker socket is served by uid {creds.uid}", "foreign")
         reader = LineReader(sock)
         nc = secrets.token_hex(NONCE_HEX // 2)
-        sock.sendall(encode({"hello": nc, "version": VERSION}))
+        try:
+            sock.sendall(encode({"hello": nc, "version": VERSION}))
+        except (BrokenPipeError, ConnectionResetError):
+            # a busy worker answers and hangs up at once, maybe before our hello went out:
+            # its answer may still be there to read
+            pass
         try:
             reply = reader.read(HANDSHAKE_LINE_LIMIT, deadline=time.monotonic() + timeout)
         except ValueError as exc:

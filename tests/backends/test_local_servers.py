@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_devstral.agent.edit_formats import extract_code
-from jupyter_devstral.agent.fix_loop import FixLoop
+from jupyter_devstral.agent.fix.edit_formats import extract_code
+from jupyter_devstral.agent.fix.loop import FixLoop
 from jupyter_devstral.agent.tools import EDIT_CELL, FIX_TOOLS
 from jupyter_devstral.backends.base import BackendError, Done, ToolCall, collect
 from jupyter_devstral.backends.mistral import MistralBackend

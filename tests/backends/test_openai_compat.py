@@ -23,8 +23,8 @@ from stub_server import (
 )
 from test_redaction import ENV_NAME, PLANTED, planted_messages, secrets_left
 
-from jupyter_devstral.agent.edit_formats import edit_format
-from jupyter_devstral.agent.fix_loop import FixLoop
+from jupyter_devstral.agent.fix.edit_formats import edit_format
+from jupyter_devstral.agent.fix.loop import FixLoop
 from jupyter_devstral.backends import create_backend
 from jupyter_devstral.backends.base import BackendError, Done, TextDelta, Usage, collect
 from jupyter_devstral.backends.openai_compat import PROBE_TOOLS, OpenAICompatBackend

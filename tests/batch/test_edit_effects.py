@@ -4,7 +4,7 @@ planted above an unedited cell, a secret in a URL)."""
 
 from __future__ import annotations
 
-from jupyter_devstral.agent.notebook import CellView
+from jupyter_devstral.agent.homes.notebook import CellView
 from jupyter_devstral.batch.edit_effects import held_edits, held_line
 
 

@@ -4,7 +4,7 @@ as what a change is meant to touch."""
 
 from __future__ import annotations
 
-from jupyter_devstral.agent.notebook import CellView
+from jupyter_devstral.agent.homes.notebook import CellView
 from jupyter_devstral.batch.judgement import REPRODUCED, judge
 from jupyter_devstral.batch.output_evidence import CellEvidence
 from jupyter_devstral.batch.result import CellChange

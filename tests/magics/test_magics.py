@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from jupyter_devstral.agent import sandbox
+from jupyter_devstral.agent.trials import sandbox
 from jupyter_devstral.backends.base import Capabilities
 from jupyter_devstral.backends.openai_compat import OpenAICompatBackend
 from jupyter_devstral.backends.scripted import ScriptedBackend
@@ -423,7 +423,7 @@ def test_the_kernel_side_never_imports_jupyter_server():
         "import sys\n"
         "import jupyter_devstral, jupyter_devstral.magics, jupyter_devstral.magics.core\n"
         "import jupyter_devstral.magics.fix, jupyter_devstral.magics.chat\n"
-        "import jupyter_devstral.worker.client, jupyter_devstral.agent.live_home\n"
+        "import jupyter_devstral.worker.client, jupyter_devstral.agent.homes.live_home\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "InteractiveShell.instance().run_line_magic('load_ext', 'jupyter_devstral')\n"
         "bad = [m for m in ('jupyter_server', 'tornado.web', 'llama_cpp') if m in sys.modules]\n"

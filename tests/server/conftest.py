@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_devstral.agent.file_home import FileNotebook
-from jupyter_devstral.agent.kernel import KernelSession
-from jupyter_devstral.agent.notebook import NotebookError
+from jupyter_devstral.agent.homes.file_home import FileNotebook
+from jupyter_devstral.agent.homes.kernel import KernelSession
+from jupyter_devstral.agent.homes.notebook import NotebookError
 
 
 class BrowserStandIn:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_devstral.agent.fix_loop import FixLoop
-from jupyter_devstral.agent.notebook import NotebookError
+from jupyter_devstral.agent.fix.loop import FixLoop
+from jupyter_devstral.agent.homes.notebook import NotebookError
 from jupyter_devstral.backends.scripted import ScriptedBackend
 from jupyter_devstral.server.browser_home import BrowserNotebook
 

@@ -78,6 +78,7 @@ class Lab:
         **devstral: Any,
     ) -> None:
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
+        self.model = model
         settings = root.parent / "lab-settings"
         notify = settings / "@jupyterlab" / "apputils-extension"
         notify.mkdir(parents=True, exist_ok=True)

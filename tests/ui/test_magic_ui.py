@@ -1,5 +1,7 @@
 """``%%devstral fix`` in a real JupyterLab (token auth on, Debian's Chromium through
-Playwright, the small real model in the kernel's worker): the cell runs, fails, is fixed and
+Playwright, the small real model in the kernel's worker), configured only as README says (the
+Lab started with ``--DevstralConfig.model``; the kernel gets it from the server, no
+``%config``): the cell runs, fails, is fixed and
 its text replaced by the fixed code (the ``set_next_input`` payload; the magic line goes
 too). The output reads in one order: the progress and the original error folded, the diff in
 colour, the fixed cell's own output, the result line last, then "Restore original" (the
@@ -40,10 +42,12 @@ APPROVAL = "%%devstral fix --samples 1 --max-iterations 1\nbiggest = max(pricez)
 
 def notebooks(model):
     """What the ``lab`` fixture (conftest.py) serves."""
+    # no %config: the kernel uses the model the Lab was started with (--DevstralConfig.model,
+    # README's command), exported by the server to the kernels it starts
     return {
         "magic.ipynb": [
             "%load_ext jupyter_devstral",
-            f"%config DevstralConfig.model = {str(model)!r}",
+            "from jupyter_devstral.config import DevstralConfig\nprint(DevstralConfig().model)",
             "prices = [3, 4, 5]",
             MAGIC,
             SCRIPTED,
@@ -115,6 +119,9 @@ def test_fix_magic_output_order_restore_and_run_it(lab):
         for i in range(3):
             run_cell(page, i, 180)  # a fresh kernel imports the extension; slow on a busy machine
         page.screenshot(path=str(ARTIFACTS / "magic-1-setup.png"))
+        # the kernel sees the model the Lab was given, with no %config of its own
+        shown = page.locator(CELLS).nth(1).locator(".jp-OutputArea-output").inner_text()
+        assert shown.strip() == str(lab.model), shown
 
         started = time.monotonic()
         run_cell(page, 3, 300)  # the run, the fix with the model, the replace payload

@@ -1,0 +1,1 @@
+"""The fix loop: candidates, how they are asked for and judged, and the honest label."""

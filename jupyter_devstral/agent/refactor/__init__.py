@@ -1,0 +1,1 @@
+"""Batch refactoring of one notebook's cells by id (``jupyter devstral refactor``)."""

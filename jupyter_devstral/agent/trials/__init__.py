@@ -1,0 +1,1 @@
+"""Trying model-written code: the gate (effects), the fork (sandbox), the evidence plan."""

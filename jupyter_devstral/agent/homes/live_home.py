@@ -245,7 +245,15 @@ class LiveKernelNotebook(NotebookHome):
         out = self.shell.user_ns.get("Out", {}) if hasattr(self.shell, "user_ns") else {}
         if count is None or count not in out:
             return ([], {"execute_result"})
-        return ([_result_output(out[count], count)], {"execute_result"})
+        try:  # as IPython shows it (the trial's result goes through the same formatter)
+            data, _ = self.shell.display_formatter.format(out[count])
+            text = data.get("text/plain")
+        except Exception:
+            text = None
+        if not isinstance(text, str):
+            return ([_result_output(out[count], count)], {"execute_result"})
+        result = {"output_type": "execute_result", "data": {"text/plain": text}, "metadata": {}}
+        return ([{**result, "execution_count": count}], {"execute_result"})
 
     def api_facts(self, source: str, error: ErrorInfo, max_chars: int = 1500) -> str:
         try:

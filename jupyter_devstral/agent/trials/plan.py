@@ -27,7 +27,7 @@ from typing import Any
 
 from ...backends.redaction import PLACEHOLDER_RE
 from ..context.outputs import error_from_outputs
-from ..fix.candidates import defined_names
+from ..fix.candidates import defined_names, mutated_names
 from ..fix.evidence import DownstreamRun, Evidence, compare_names, compare_outputs, downstream_cells
 from ..homes.notebook import CellView, RunResult
 from . import effects as fx
@@ -64,6 +64,12 @@ def restore_secret_lines(candidate: str, original: str) -> str:
                 line = match
         out.append(line)
     return "\n".join(out)
+
+
+def _touched(source: str) -> set[str]:
+    """Names a cell binds or changes in place (``df.fillna(0, inplace=True)``, ``xs.append``):
+    the cells below that read them are the ones a change of it can alter."""
+    return set(defined_names(source)) | mutated_names(source)
 
 
 def _stored_ok(cell: CellView) -> bool:
@@ -129,7 +135,7 @@ class TrialPlan:
         else:
             plan.stored_own = list(target.outputs) if _stored_ok(target) else []
         plan._cells, plan._at, plan._max_cells = cells, at, max_cells
-        plan.after, plan.watch, plan.skipped = plan._below(frozenset(defined_names(target.source)))
+        plan.after, plan.watch, plan.skipped = plan._below(frozenset(_touched(target.source)))
         return plan
 
     def _below(self, defined: frozenset[str]) -> tuple[list[CellView], list[str], str]:
@@ -178,10 +184,23 @@ class TrialPlan:
         every later cell that reads ``s2``)."""
         if candidate is None or not self._cells:
             return self.after, self.watch, self.skipped
-        extra = defined_names(candidate) - defined_names(self.original)
-        if not extra:
-            return self.after, self.watch, self.skipped
-        return self._below(frozenset(defined_names(self.original) | extra))
+        extra = _touched(candidate) - _touched(self.original)
+        after, watch, skipped = (
+            self._below(frozenset(_touched(self.original) | extra))
+            if extra
+            else (self.after, self.watch, self.skipped)
+        )
+        # the cells below run after the candidate, with its bindings: judged in its context
+        # (``cols = os`` in a candidate makes ``cols.remove(...)`` below a delete)
+        context = fx.context_for([*self.earlier, candidate])
+        for i, cell in enumerate(after):
+            found = fx.effects_of(cell.source, earlier=context)
+            if found:
+                why = (
+                    f"cell {cell.index} would have effects after it ({found[0].text.strip()[:60]})"
+                )
+                return after[:i], watch, why
+        return after, watch, skipped
 
     # -- the gate ----------------------------------------------------------------------------
     def original_effects(self) -> list[fx.Effect]:
@@ -237,6 +256,9 @@ class TrialPlan:
                 break
             outputs = list(fresh.get("outputs") or [])
             err = fresh.get("error")
+            if err and err.get("limit"):  # out of the evidence budget: not checked, not failed
+                skipped = f"cell {cell.index} ran out of the time for the cells below"
+                break
             if err:
                 outputs.append({"output_type": "error", **err})
             stored = cell.outputs if _stored_ok(cell) else []

@@ -123,3 +123,23 @@ def test_a_candidate_that_rebinds_an_input_is_checked_by_that_inputs_readers():
     assert plan.after == [] and plan.trial_options("s2['b']") == {}
     options = plan.trial_options("s2 = [1, 2]\ns2[1]")
     assert options["after"] == ["print(s2['b'])"] and options["names"] == ["s2"]
+
+
+def test_the_cells_below_are_judged_in_the_candidates_context():
+    """``cols = os`` in a candidate makes ``cols.remove(...)`` below a delete: that cell, and
+    those after it, are not run with that candidate."""
+    nb = cells(
+        "import os\ncols = ['a', 'b']",
+        "width = len(col)",
+        "cols.remove('a')\nprint(cols, width)",
+        outputs={2: out("['b'] 2\n")},
+    )
+    plan = plan_for(nb, 1)
+    assert plan.trial_options("width = len(cols)")["after"] == [nb[2].source]
+    options = plan.trial_options("cols = os\nwidth = len(cols.sep)")
+    assert options.get("after", []) == []
+
+
+def test_a_cell_that_changes_its_input_in_place_is_checked_by_that_inputs_readers():
+    nb = cells("xs = [3, 1]", "xs.sort(reversd=True)", "print(xs)", outputs={2: out("[3, 1]\n")})
+    assert plan_for(nb, 1).trial_options("xs.sort(reverse=True)")["after"] == ["print(xs)"]

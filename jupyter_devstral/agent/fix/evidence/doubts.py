@@ -74,8 +74,8 @@ def _lost_keywords(before: ast.AST, after: ast.AST) -> list[ast.keyword]:
             value = kw.value
             if kw.arg is None or (kw.arg, ast.dump(value)) in kept or ast.dump(value) in values:
                 continue  # kept, or renamed: reversed=True -> reverse=True
-            if getattr(value, "value", None) in words or getattr(value, "id", None) in words:
-                continue
+            if any(getattr(value, a, None) in words for a in ("value", "id", "attr")):
+                continue  # dtype=np.float -> dtype=float: the same word
             lost.append(kw)
     return lost
 
@@ -233,8 +233,13 @@ def _doubts(
     if not gone and _calls(after) < _calls(before):
         found.append("a dropped call or operation")
     added = (_call_names(after) - _call_names(before)) & _AGGREGATES
-    if not named:  # (average() named by the error, replaced by mean(): the fix itself)
-        found += [f"a new aggregate {name}()" for name in sorted(added)]
+    # average() named by the error and replaced by mean() alone: that is the fix itself (but
+    # append() replaced by concat() plus a new drop_duplicates() is not)
+    if named and len(added) == 1 and added == new_calls:
+        added = set()
+    found += [f"a new aggregate {name}()" for name in sorted(added)]
+    found += _operator_changes(before, after)
+    found += _argument_changes(before, after)
     kinds_before, kinds_after = _statement_kinds(before), _statement_kinds(after)
     if _elifs(after) < _elifs(before):  # told below as a collapsed chain
         kinds_after["if"] = max(kinds_after.get("if", 0), kinds_before.get("if", 0))
@@ -330,6 +335,79 @@ def _dropped_statements(before: dict[str, int], after: dict[str, int]) -> list[s
                 f"a dropped {word}{' ' + what if what else ''}"
                 + (f" (x{lost})" if lost > 1 else "")
             )
+    return found
+
+
+#: operators whose loss changes a result (``+`` aside: a str/int concat fixed as an f-string)
+_OPERATORS = {
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.Gt: ">",
+    ast.Lt: "<",
+    ast.GtE: ">=",
+    ast.LtE: "<=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.NotIn: "not in",
+    ast.Not: "not",
+    ast.Invert: "~",
+    ast.And: "and",
+    ast.Or: "or",
+}
+#: keyword arguments that, added to a call, change what it returns or hide what went wrong
+_CHANGING = {"axis", "errors", "on_bad_lines", "skipna", "dayfirst", "coerce", "dropna"}
+
+
+def _operator_counts(tree: ast.AST) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in ast.walk(tree):
+        ops = node.ops if isinstance(node, ast.Compare) else [getattr(node, "op", None)]
+        for op in ops:
+            word = _OPERATORS.get(type(op))
+            if word:
+                counts[word] = counts.get(word, 0) + 1
+        if isinstance(node, ast.Slice):
+            counts["a slice"] = counts.get("a slice", 0) + 1
+    return counts
+
+
+def _operator_changes(before: ast.AST, after: ast.AST) -> list[str]:
+    """Operators and slices the candidate lost: ``a / b`` -> ``a // b``, ``>`` -> ``>=``,
+    ``xs[::-1]`` -> ``xs``."""
+    old, new = _operator_counts(before), _operator_counts(after)
+    lost = [w for w, n in sorted(old.items()) if n > new.get(w, 0)]
+    return [f"a lost operator {w}" if w != "a slice" else "a dropped slice" for w in lost]
+
+
+def _argument_changes(before: ast.AST, after: ast.AST) -> list[str]:
+    """Positional arguments a call kept by name lost (``round(x, 2)`` -> ``round(x)``), and
+    keywords added that change what it returns (``axis=1``, ``errors='coerce'``)."""
+
+    def by_name(tree: ast.AST) -> dict[str, list[ast.Call]]:
+        calls: dict[str, list[ast.Call]] = {}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and call_name(n):
+                calls.setdefault(call_name(n), []).append(n)
+        return calls
+
+    old, new = by_name(before), by_name(after)
+    found = []
+    for name in sorted(set(old) & set(new)):
+        if max(len(c.args) for c in new[name]) < max(len(c.args) for c in old[name]):
+            found.append(f"a lost argument of {name}()")
+        before_kw = {k.arg for c in old[name] for k in c.keywords}
+        for kw in sorted({k.arg for c in new[name] for k in c.keywords} - before_kw):
+            if kw in _CHANGING:
+                value = next(k.value for c in new[name] for k in c.keywords if k.arg == kw)
+                found.append(f"a new argument {kw}={ast.unparse(value)[:30]}")
     return found
 
 

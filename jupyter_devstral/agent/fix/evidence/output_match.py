@@ -3,6 +3,7 @@ what differs in words (a DataFrame's column, a Series' value, a line, a figure).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,8 +33,25 @@ def _same_token(a: Token, b: Token, rel: float) -> bool:
         return a.text == b.text
     if a.value == b.value:
         return True
-    tol = max(rel * max(abs(a.value), abs(b.value)), a.half_ulp, b.half_ulp)
+    # a number printed with fewer digits (a display precision, a "%.2f") matches a longer one
+    # within half its last digit; a short one ("0.9", "2.5", "1e+22") is what it says
+    ulps = [t.half_ulp for t in (a, b) if _significant(t.text) >= 3 or _decimals(t.text) >= 2]
+    tol = max([rel * max(abs(a.value), abs(b.value)), *ulps])
     return abs(a.value - b.value) <= tol * (1 + 1e-9)
+
+
+#: an object's default repr, ``<pandas.io.formats.style.Styler at 0x?>``: no content
+_OBJECT_REPR = re.compile(r"^<[\w.]+(?: object)?(?: at 0x\?)?>$")
+
+
+def _significant(text: str) -> int:
+    """Significant digits of a printed number (``0.00123`` has 3, ``120`` has 3)."""
+    digits = text.lower().split("e")[0].lstrip("+-").replace(".", "").lstrip("0")
+    return len(digits)
+
+
+def _decimals(text: str) -> int:
+    return len(text.lower().split("e")[0].partition(".")[2])
 
 
 def plural(n: int, word: str) -> str:
@@ -137,44 +155,33 @@ def _compare_text(stored: list[str], fresh: list[str], rel: float) -> str | None
     return f"it prints {what} than before ({extra.strip()[:60]!r})"
 
 
-def _wrapped(lines: list[str]) -> bool:
-    """A table printed in blocks (pandas wraps a wide frame: ``\\`` ends a header line) or
-    cut to its edges (``...``): line-by-line comparison cannot line its cells up."""
-    return any(line.endswith("\\") or " ... " in f" {line} " for line in lines)
-
-
-def _same_values(stored: list[str], fresh: list[str], rel: float) -> bool:
-    """Every word and number of each side is found on the other (numbers within the
-    tolerance), the table's continuation marks and ellipses aside: the same table laid out
-    in other blocks. A side cut to its edges (``...``) need only be found in the other."""
-    skip = {"\\", "...", "…"}
-
-    def items(lines: list[str]) -> tuple[set[str], list[Token]]:
-        words, numbers = set(), []
-        for line in lines:
-            for token in tokens(line):
-                if token.text in skip:
-                    continue
-                if token.value is None:
-                    words.add(token.text)
-                else:
-                    numbers.append(token)
-        return words, numbers
-
-    (words_a, nums_a), (words_b, nums_b) = items(stored), items(fresh)
-    cut_a = any(" ... " in f" {line} " for line in stored)
-    cut_b = any(" ... " in f" {line} " for line in fresh)
-
-    def within(xs: list[Token], ys: list[Token]) -> bool:
-        return all(any(_same_token(x, y, rel) for y in ys) for x in xs)
-
-    a_in_b = words_a <= words_b and within(nums_a, nums_b)
-    b_in_a = words_b <= words_a and within(nums_b, nums_a)
-    if cut_a and not cut_b:
-        return a_in_b
-    if cut_b and not cut_a:
-        return b_in_a
-    return a_in_b and b_in_a
+def _unwrapped(lines: list[str]) -> list[str]:
+    """A frame pandas printed in blocks (the header of every block but the last ends in
+    ``\\``; each block repeats the index) put back as one block, row by row: each row's
+    blocks joined, the index repeated by a later block dropped. Lines of another shape are
+    returned as they are."""
+    heads = [i for i, line in enumerate(lines) if line.endswith("\\")]
+    if not heads or heads[0] != 0:
+        return lines
+    n_blocks = len(heads) + 1
+    if len(lines) % n_blocks:
+        return lines
+    size = len(lines) // n_blocks
+    if heads != [k * size for k in range(len(heads))]:
+        return lines
+    blocks = [lines[k * size : (k + 1) * size] for k in range(n_blocks)]
+    rows = []
+    for j in range(size):
+        first = blocks[0][j].rstrip("\\").rstrip()
+        words = first.split()
+        for block in blocks[1:]:
+            more = block[j].rstrip("\\").rstrip().split()
+            common = 0
+            while common < min(len(words), len(more)) and j > 0 and words[common] == more[common]:
+                common += 1
+            first += "  " + " ".join(more[common:])
+        rows.append(first)
+    return rows
 
 
 def compare_outputs(
@@ -212,15 +219,22 @@ def compare_outputs(
         if not a and not s.visuals:
             return OutputMatch("no_evidence", "the output is too long to compare")
     why = _compare_text(a, b, rel)
-    wrapped = why is not None and (_wrapped(a) or _wrapped(b)) and _same_values(a, b, rel)
-    if why and not wrapped:
+    if why is not None:  # a wide frame wrapped in other blocks: compare it row by row, whole
+        a2, b2 = _unwrapped(a), _unwrapped(b)
+        if (a2, b2) != (a, b):
+            why = _compare_text(a2, b2, rel)
+            if why is None:
+                return OutputMatch(
+                    "same", "the same values as before (the table wraps differently)"
+                )
         return OutputMatch("different", why)
-    if wrapped:
-        return OutputMatch("same", "the same values as before (the table wraps differently)")
     lines = f"{'the first ' if cut else 'prints '}{plural(len(a), 'line')}{' match' if cut else ''}"
     parts = [lines] if a else []
     parts += [f"shows {_visuals_phrase(s.visuals)}"] if s.visuals else []
-    return OutputMatch("same", f"{' and '.join(parts)} as before")
+    # weak: what matched says little (only figures, only default object reprs) or only the
+    # start of a longer output was compared
+    weak = cut or not any(not _OBJECT_REPR.match(line) for line in a)
+    return OutputMatch("same", f"{' and '.join(parts)} as before", weak=weak)
 
 
 def compare_run(

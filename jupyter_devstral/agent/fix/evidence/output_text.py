@@ -29,6 +29,7 @@ _TIMING = re.compile(
     r"|[\d.]+ [nuµm]?s [+-]- [\d.]+ [nuµm]?s per loop .*)$"
 )
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
+_AXES = re.compile(r"<(?:matplotlib\.axes\._\w+\.)?(?:Axes|AxesSubplot)\b[^<>]*>")
 _NP_SCALAR = re.compile(
     r"\bnp\.(?:float\d*|int\d*|uint\d*|complex\d*|bool_?|str_|bytes_|longdouble|intp|uintp)"
     r"\(([^()]*)\)"
@@ -48,6 +49,7 @@ def _normalise(line: str) -> str:
     if timing:  # every run times differently: only which kind of timing line counts
         return timing.group().split(":")[0] if ":" in timing.group()[:12] else "<timeit>"
     line = _ADDRESS.sub("0x?", line)
+    line = _AXES.sub("<Axes>", line)  # matplotlib 3.7 prints <Axes: ...> for <AxesSubplot:...>
     line = _NP_SCALAR.sub(r"\1", _NP_BOOL.sub(r"\1", line))
     line = _DTYPE.sub(lambda m: f"dtype{m.group(1)}object", _NAN.sub("NaN", line))
     return _LAST_DTYPE.sub("object", line)

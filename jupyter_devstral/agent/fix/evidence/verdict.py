@@ -186,14 +186,26 @@ def _name_problems(name: str, old: dict, new: dict, source: str) -> list[str]:
 Label = Literal["fixed", "runs, review"]
 
 
+#: doubts no agreeing output outweighs: the data the cell computed from is gone or replaced
+#: (a candidate that prints its expected result instead of computing it reproduces it too)
+_DECISIVE = ("it no longer uses ", "it overwrites its input ", "it sets ")
+
+
 def label(evidence: Evidence | None, doubts: list[str]) -> tuple[Label, list[str]]:
     """ "fixed" when the candidate runs and the evidence agrees; any contradiction means
     "runs, review". With no evidence either way, "fixed" only when the change itself raises
-    no doubt (``doubts``: :func:`describe_doubts`' lines). The reasons say why."""
+    no doubt (``doubts``: :func:`describe_doubts`' lines). Evidence outweighs doubts only when
+    it is the cell's own earlier output, reproduced (a cell below that agrees may read
+    nothing the change touched), and never doubts that the cell no longer computes from its
+    inputs. The reasons say why, the doubts the evidence outweighed included."""
     if evidence is not None and evidence.contradicts():
         return "runs, review", evidence.contradictions() + list(doubts)
     if evidence is not None and evidence.agrees():
-        return "fixed", evidence.reasons()
+        decisive = [d for d in doubts if d.startswith(_DECISIVE)]
+        if decisive or (doubts and not evidence._own_agrees()):
+            return "runs, review", [*doubts, *evidence.reasons()]
+        outweighed = [f"{d} (the output is the same)" for d in doubts]
+        return "fixed", [*evidence.reasons(), *outweighed]
     # no evidence either way: the change itself decides; what was run says little
     ran = [r for r in (evidence.reasons() if evidence is not None else []) if "ran with" in r]
     if doubts:

@@ -18,7 +18,10 @@ from jupyter_devstral.agent.fix.evidence import describe_doubts
             "display('df1', 'df2', 'df1.append(df2)')",
             "display('df1', 'df2')",
             "",
-            ["a dropped call or operation 'df1.append(df2)' (in a string)"],
+            [
+                "a dropped call or operation 'df1.append(df2)' (in a string)",
+                "a lost argument of display()",
+            ],
         ),
         (  # a call whose name disappeared
             "ranked = sorted(d.items(), key=lambda kv: kv[1])\nranked",
@@ -49,7 +52,12 @@ from jupyter_devstral.agent.fix.evidence import describe_doubts
             "if x > 10:\n    size = 'big'\nelif x > 5:\n    size = 'mid'\nelse:\n    size = 'none'",
             "size = 'big' if x > 10 else 'none'",
             "",
-            ["a lost literal 5", "a lost literal 'mid'", "an elif chain collapsed (1 elif -> 0)"],
+            [
+                "a lost literal 5",
+                "a lost literal 'mid'",
+                "a lost operator >",
+                "an elif chain collapsed (1 elif -> 0)",
+            ],
         ),
         (
             "due = '2024-01-10'\nlate = today > due",
@@ -141,7 +149,7 @@ def test_dropped_statements_are_doubts():
     assert describe_doubts(
         "def norm(v):\n    if v is None:\n        return 0\n    return v\nout = norm(x)",
         "def norm(v):\n    return v or 0\nout = norm(x)",
-    ) == ["a dropped if", "a dropped return statement"]
+    ) == ["a lost operator is", "a dropped if", "a dropped return statement"]
     # the honest fix keeps them: a global declaration added is no loss
     assert (
         describe_doubts(
@@ -203,3 +211,27 @@ def test_a_copy_of_an_earlier_assignment_or_a_number_written_differently_is_not_
         == []
     )
     assert describe_doubts("t = apply(r)", "t = apply(r) * 0.10", known) == []
+
+
+def test_operators_slices_and_arguments_that_change_a_result_are_doubts():
+    assert describe_doubts("r = a / b", "r = a // b") == ["a lost operator /"]
+    assert describe_doubts("big = [x for x in xs if x > 3]", "big = [x for x in xs if x >= 3]") == [
+        "a lost operator >"
+    ]
+    assert describe_doubts("last = xs[::-1]", "last = xs") == ["a dropped slice"]
+    assert describe_doubts("r = round(x, 2)", "r = round(x)") == ["a lost argument of round()"]
+    assert describe_doubts("t = df.sum()", "t = df.sum(axis=1)") == ["a new argument axis=1"]
+    assert describe_doubts("d = pd.to_datetime(s)", "d = pd.to_datetime(s, errors='coerce')") == [
+        "a new literal 'coerce'",
+        "a new argument errors='coerce'",
+    ]
+    # the honest fixes of those errors stay clean
+    assert describe_doubts("a = np.array(v, dtype=np.float)", "a = np.array(v, dtype=float)") == []
+    assert describe_doubts("msg = 'n: ' + n", "msg = f'n: {n}'") == []
+
+
+def test_a_named_call_excuses_its_one_replacement_only():
+    error = "AttributeError: 'DataFrame' object has no attribute 'append'"
+    assert describe_doubts(
+        "df = df.append(row)", "df = pd.concat([df, row]).drop_duplicates()", error=error
+    ) == ["a new aggregate drop_duplicates()"]

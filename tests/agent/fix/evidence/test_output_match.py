@@ -153,7 +153,7 @@ def test_numpy_reprs_across_versions_match():
 def test_images_compare_by_count_and_type_never_pixels():
     two = image() + image()
     assert compare_outputs(two, image() + image()) == OutputMatch(
-        "same", "shows 2 figures as before"
+        "same", "shows 2 figures as before", weak=True
     )
     fewer = compare_outputs(two, image())
     assert fewer.verdict == "different" and "before it showed 2 figures" in fewer.detail
@@ -236,3 +236,41 @@ def test_a_table_wrapped_in_other_blocks_has_the_same_values():
     assert match.verdict == "same" and "wraps differently" in match.detail
     changed = wrapped.replace("0.48", "0.52")
     assert compare_outputs(out(stored), out(changed)).verdict == "different"
+
+
+def test_a_short_number_is_what_it_says():
+    """round(acc, 1) printed 0.9; an unrounded 0.94 is another result, not more digits."""
+    assert compare_outputs(stdout("0.9\n"), stdout("0.94\n")).verdict == "different"
+    assert compare_outputs(stdout("1e+22\n"), stdout("1.4e+22\n")).verdict == "different"
+    assert compare_outputs(stdout("2.5\n"), stdout("2.5\n")).verdict == "same"
+
+
+def test_a_reordered_table_cut_to_its_edges_is_different():
+    rows = [f"{i:>3}  {v:>6}" for i, v in enumerate(range(100, 0, -10))]
+    cut = lambda rs: "\n".join(["     v", *rs[:3], "...", *rs[-2:], "[10 rows x 1 columns]"])  # noqa: E731
+    stored = stdout(cut(rows) + "\n")
+    fresh = stdout(cut(rows[::-1]) + "\n")
+    assert compare_outputs(stored, fresh).verdict == "different"
+
+
+def test_figures_or_object_reprs_alone_are_weak_agreement():
+    fig = [
+        {
+            "output_type": "display_data",
+            "data": {"image/png": "<image/png>", "text/plain": "<Figure size 640x480 with 1 Axes>"},
+        }
+    ]
+    styler = [
+        {
+            "output_type": "execute_result",
+            "data": {"text/plain": "<pandas.io.formats.style.Styler at 0x7f00deadbeef>"},
+        }
+    ]
+    assert compare_outputs(fig, fig).weak and compare_outputs(styler, styler).weak
+    assert not compare_outputs(stdout("6\n"), stdout("6\n")).weak
+
+
+def test_matplotlib_axes_reprs_of_two_versions_are_the_same():
+    old = [{"output_type": "execute_result", "data": {"text/plain": "<AxesSubplot:xlabel='date'>"}}]
+    new = [{"output_type": "execute_result", "data": {"text/plain": "<Axes: xlabel='date'>"}}]
+    assert compare_outputs(old, new).verdict == "same"

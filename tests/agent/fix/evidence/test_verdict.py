@@ -47,7 +47,21 @@ def test_evidence_that_agrees_labels_fixed():
     assert reasons == [
         "reproduces its earlier output (prints 2 lines as before)",
         "the next 2 cells that use it still run and match their stored outputs",
+        "a new literal 3.5 (the output is the same)",
     ]
+
+
+def test_only_the_cells_own_output_outweighs_doubts():
+    """A cell below that agrees may read nothing the change touched: with doubts, only the
+    cell's own earlier output reproduced makes it fixed; and no output outweighs a cell that
+    no longer computes from its inputs (a hard-coded print reproduces its output too)."""
+    below_only = Evidence(downstream=[run_of(2, SAME)])
+    assert label(below_only, ["a lost argument ascending=False"])[0] == "runs, review"
+    assert label(below_only, [])[0] == "fixed"
+    own = Evidence(own=SAME)
+    assert label(own, ["it no longer uses df, row"])[0] == "runs, review"
+    assert label(own, ["it overwrites its input s2"])[0] == "runs, review"
+    assert label(own, ["a lost literal '%d/%m/%Y'"])[0] == "fixed"
 
 
 def test_a_contradiction_labels_review():

@@ -3,7 +3,8 @@
 A worker is started detached (its own session: a kernel interrupt never reaches it), its
 output goes to a log file next to its runtime file, and the caller waits until the runtime
 file names the new process. Starting happens under an exclusive file lock, so two kernels
-starting at once still get one worker.
+starting at once still get one worker. No file here is opened through a symlink (see
+:mod:`.protocol`: the log is made under a fresh name and renamed into place).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..backends.base import BackendError
 from . import protocol
@@ -62,7 +63,7 @@ def spawn(
     """Start a worker; wait until its runtime file is written; (process, runtime info)."""
     log_path = folder / f"{protocol.PREFIX}{key}.log"
     info_path = protocol.runtime_file(folder, key)
-    with open(log_path, "wb") as log:
+    with open_log(log_path) as log:
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -84,6 +85,22 @@ def spawn(
         time.sleep(0.02)
     proc.kill()
     raise BackendError(f"the model worker did not start within {timeout:g} s", kind="timeout")
+
+
+def open_log(path: Path) -> BinaryIO:
+    """A new empty log file of ours at ``path``, replacing whatever was there (a symlink is
+    replaced, never followed: the file is made under a fresh name, then renamed)."""
+    fd, tmp = protocol.open_fresh(path.parent, path.name)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return os.fdopen(fd, "wb")
 
 
 def shutdown(info_path: Path, timeout: float = 10.0) -> bool:
@@ -129,7 +146,9 @@ def pid_alive(pid: int) -> bool:
 
 def last_line(path: Path) -> str:
     try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        with os.fdopen(os.open(path, os.O_RDONLY | protocol.NOFOLLOW), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        lines = [line for line in text.splitlines() if line.strip()]
     except OSError:
         return "no log"
     return lines[-1].strip()[:300] if lines else "it exited without a message"
@@ -146,7 +165,7 @@ class FileLock:
             import fcntl
         except ImportError:
             return self
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | protocol.NOFOLLOW, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 

@@ -5,6 +5,13 @@ The worker announces itself in ``<jupyter runtime dir>/devstral-worker-<key>.jso
 ``DEVSTRAL_WORKER_TCP`` is set) and a random token. ``key`` names the (model, n_ctx, protocol
 version) it serves, so workers of another version never meet this one's clients.
 
+Whoever writes the runtime file chooses the token, so the handshake below only proves that
+the worker is whoever wrote the file. Hence the folder must be ours and writable by us only
+(:func:`runtime_dir` refuses it otherwise), a runtime file that is not ours and private
+(another owner, group/other read or write, a symlink) counts as absent (:func:`read_info`),
+and files we create there are opened O_EXCL|O_NOFOLLOW under fresh names (:func:`open_fresh`),
+so a planted symlink is never followed. (Windows has no uids: these checks are skipped there.)
+
 A runtime file can be stale: the worker was killed and, over TCP, another local user may have
 bound its port since. So the token never crosses the socket, in either direction, and the
 client proves the worker knows it before sending anything else. One request per connection,
@@ -76,17 +83,59 @@ class HandshakeError(Exception):
 
 
 class UnsafeFolderError(OSError):
-    """The per-user folder for sockets in /tmp exists but is not private to us."""
+    """A folder for runtime files or sockets exists but is not private to us."""
+
+
+#: open() flags that refuse a symlink as the last component (0 where the OS has none)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+INFO_LIMIT = 64 << 10  # bytes: a runtime file is a few hundred
+
+
+def _checks_owners() -> bool:
+    """Whether files here have a uid and mode bits to check (not on Windows)."""
+    return hasattr(os, "getuid")
+
+
+def _verify_folder(path: Path, *, exact_0700: bool) -> None:
+    """Raise UnsafeFolderError unless ``path`` is a plain folder (not a symlink) of ours whose
+    mode is 0700 (``exact_0700``) or at least writable by nobody else."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFolderError(f"{path} is not a plain folder (a symlink?); not using it")
+    if not _checks_owners():
+        return
+    if st.st_uid != os.getuid():
+        raise UnsafeFolderError(f"{path} belongs to uid {st.st_uid}, not to us; not using it")
+    mode = stat.S_IMODE(st.st_mode)
+    if exact_0700 and mode != 0o700:
+        raise UnsafeFolderError(f"{path} has mode {oct(mode)}, not 0o700; not using it")
+    if mode & 0o022:
+        raise UnsafeFolderError(
+            f"{path} has mode {oct(mode)}: others may write there and impersonate the model "
+            f"worker; run `chmod go-w {path}` or set JUPYTER_RUNTIME_DIR to a private folder"
+        )
 
 
 def runtime_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The folder for runtime files (Jupyter's, so ``JUPYTER_RUNTIME_DIR`` moves it)."""
+    """The folder for runtime files (Jupyter's, so ``JUPYTER_RUNTIME_DIR`` moves it).
+
+    Created 0700 (whatever the umask) when missing. An existing one must be a plain folder
+    (not a symlink) of ours that nobody else may write to, else UnsafeFolderError: whoever
+    can write there can plant a runtime file naming their own worker and token. Its mode is
+    never changed: a folder we did not just make was set up by someone on purpose, and what
+    an open folder already holds may have been planted, so we refuse and say how to fix it."""
     if path is None:
         from jupyter_core.paths import jupyter_runtime_dir
 
         path = jupyter_runtime_dir()
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)  # ours, just made: make it exactly 0700 whatever the umask
+    except FileExistsError:
+        pass
+    _verify_folder(folder, exact_0700=False)
     return folder
 
 
@@ -108,14 +157,7 @@ def private_tmp_dir(base: str | os.PathLike[str] | None = None) -> Path:
         os.chmod(path, 0o700)  # whatever the umask; nobody else can swap it in a sticky /tmp
     except FileExistsError:
         pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise UnsafeFolderError(f"{path} is not a plain folder (a symlink?); not using it")
-    if st.st_uid != os.getuid():
-        raise UnsafeFolderError(f"{path} belongs to uid {st.st_uid}, not to us; not using it")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        mode = oct(stat.S_IMODE(st.st_mode))
-        raise UnsafeFolderError(f"{path} has mode {mode}, not 0o700; not using it")
+    _verify_folder(path, exact_0700=True)
     return path
 
 
@@ -132,24 +174,60 @@ def socket_path(folder: Path, key: str) -> str | None:
     return path if len(path.encode()) <= 100 else None
 
 
+def open_fresh(folder: Path, name: str) -> tuple[int, Path]:
+    """A new empty file of ours (0600) in ``folder`` under a fresh random name made from
+    ``name``: (write-only fd, path). O_CREAT|O_EXCL|O_NOFOLLOW, so an existing file or a
+    planted symlink at that name is never opened (FileExistsError or OSError instead).
+    The caller renames it into place (``os.replace`` replaces a symlink, never follows it)."""
+    path = folder / f".{name}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
+    return os.open(path, flags, 0o600), path
+
+
 def write_info(path: Path, info: dict[str, Any]) -> None:
     """Write the runtime file atomically, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(info, f)
-    os.replace(tmp, path)
+    fd, tmp = open_fresh(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_info(path: Path) -> dict[str, Any] | None:
+    """The runtime file's content, or None: absent, not JSON, no string token, or not provably
+    written by us (a symlink, not a regular file, another owner, or readable or writable by
+    group or others). Whoever wrote a runtime file chose its token, so a worker found through
+    a foreign file would pass the handshake while being theirs: such a file counts as absent
+    (stale), and nothing is ever sent to the address it names."""
+    try:  # O_NONBLOCK: a planted FIFO must not hang us (no effect on a regular file)
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
     try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
+        with os.fdopen(fd, "rb") as f:
+            if not _private_file(os.fstat(f.fileno())):
+                return None
+            info = json.loads(f.read(INFO_LIMIT + 1))
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("token"), str):
         return None
     return info if info["token"] else None
+
+
+def _private_file(st: os.stat_result) -> bool:
+    """A regular file, of at most INFO_LIMIT bytes, ours, no group or other permission."""
+    if not stat.S_ISREG(st.st_mode) or st.st_size > INFO_LIMIT:
+        return False
+    if not _checks_owners():
+        return True
+    return st.st_uid == os.getuid() and not stat.S_IMODE(st.st_mode) & 0o077
 
 
 class PeerCredentials(NamedTuple):

@@ -256,7 +256,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = protocol.runtime_dir(args.runtime_dir)
+    try:
+        folder = protocol.runtime_dir(args.runtime_dir)  # ours and private, or refused
+    except OSError as exc:
+        print(f"devstral worker: {exc}", file=sys.stderr)  # the client shows this line
+        return 2
     args.socket_path = choose_socket(folder, protocol.worker_key(args.model, args.n_ctx))
     try:
         worker = ModelHost(args)

@@ -1,5 +1,6 @@
 """The worker protocol without a model: the client's handshake against strangers on a stale
-address, the line reader's limits, and the private /tmp folder for long socket paths."""
+address, the line reader's limits, the private /tmp folder for long socket paths, and the
+runtime folder and files (ours and private, or refused / ignored; no symlink followed)."""
 
 from __future__ import annotations
 
@@ -239,3 +240,107 @@ def test_the_key_names_the_protocol_version(monkeypatch):
     key = protocol.worker_key("/m.gguf", 1024)
     monkeypatch.setattr(protocol, "VERSION", 1)
     assert protocol.worker_key("/m.gguf", 1024) != key  # an old worker is never found
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_runtime_dir_is_made_0700_whatever_the_umask(tmp_path):
+    old = os.umask(0o277)  # would make it 0o500: unusable
+    try:
+        folder = protocol.runtime_dir(tmp_path / "a" / "rt")
+    finally:
+        os.umask(old)
+    assert folder == tmp_path / "a" / "rt" and _mode(folder) == 0o700
+    assert protocol.runtime_dir(folder) == folder  # the second time it exists: fine
+
+
+def test_runtime_dir_accepts_our_folder_that_others_may_only_read(tmp_path):
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    os.chmod(folder, 0o755)
+    assert protocol.runtime_dir(folder) == folder
+    assert _mode(folder) == 0o755  # left as its owner set it
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777, 0o702], ids=oct)
+def test_runtime_dir_refuses_a_folder_others_may_write(tmp_path, mode):
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    os.chmod(folder, mode)
+    with pytest.raises(protocol.UnsafeFolderError, match="chmod go-w"):
+        protocol.runtime_dir(folder)
+    assert _mode(folder) == mode  # refused, not silently changed
+
+
+def test_runtime_dir_refuses_a_symlink(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / "rt").symlink_to(target)
+    with pytest.raises(protocol.UnsafeFolderError, match="symlink"):
+        protocol.runtime_dir(tmp_path / "rt")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")
+def test_runtime_dir_refuses_a_folder_of_another_user(tmp_path):
+    folder = tmp_path / "rt"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)
+    with pytest.raises(protocol.UnsafeFolderError, match="uid 65534"):
+        protocol.runtime_dir(folder)
+
+
+def _private_info(folder: Path) -> Path:
+    path = folder / "devstral-worker-k.json"
+    protocol.write_info(path, {"token": TOKEN, "port": 1})
+    assert _mode(path) == 0o600 and protocol.read_info(path) == {"token": TOKEN, "port": 1}
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602], ids=oct)
+def test_read_info_ignores_a_file_others_may_read_or_write(tmp_path, mode):
+    path = _private_info(tmp_path)
+    os.chmod(path, mode)
+    assert protocol.read_info(path) is None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")
+def test_read_info_ignores_a_file_of_another_user(tmp_path):
+    path = _private_info(tmp_path)
+    os.chown(path, 65534, 65534)  # still 0600: its owner wrote the token
+    assert protocol.read_info(path) is None
+
+
+def test_read_info_follows_no_symlink_and_opens_no_fifo(tmp_path):
+    real = _private_info(tmp_path)
+    link = tmp_path / "devstral-worker-link.json"
+    link.symlink_to(real)
+    assert protocol.read_info(link) is None  # even to a good file of ours
+    fifo = tmp_path / "devstral-worker-fifo.json"
+    os.mkfifo(fifo, 0o600)
+    start = time.monotonic()
+    assert protocol.read_info(fifo) is None  # at once: no wait for a writer
+    assert time.monotonic() - start < 2
+
+
+def test_write_info_never_opens_a_planted_temp_file(tmp_path, monkeypatch):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = tmp_path / "devstral-worker-k.json"
+    monkeypatch.setattr(protocol.secrets, "token_hex", lambda n=None: "guessed")
+    (tmp_path / ".devstral-worker-k.json.guessed.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        protocol.write_info(path, {"token": TOKEN, "port": 1})
+    assert victim.read_text() == "keep me" and not path.exists()
+
+
+def test_write_info_replaces_a_symlink_at_the_runtime_path(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = tmp_path / "devstral-worker-k.json"
+    path.symlink_to(victim)
+    protocol.write_info(path, {"token": TOKEN, "port": 1})
+    assert victim.read_text() == "keep me"
+    assert not path.is_symlink() and protocol.read_info(path) == {"token": TOKEN, "port": 1}
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

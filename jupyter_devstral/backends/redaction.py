@@ -116,13 +116,25 @@ def _accept(strength: str | None, value: str) -> bool:
 
 _VALUE = r"[^\"'\\\n\r]{4,1024}"
 _BARE = r"[^\s\"'`()\[\]{},;\\]"
-_AFTER_NAME = (  # the rest of the name, an operator and a value (one group of v1..v4 matches)
+_LITERAL_AHEAD = r"(?=\s*[rbu]{0,2}\\?[\"'])"
+_AFTER_NAME = (  # the rest of the name, an operator and a value (one group of v1..v7 matches)
     r"[\w-]*"
     r"(?:\\?[\"']\s*(?:\]\s*=|:|,)\s*[rbu]{0,2}\\?[\"'](?P<v1>" + _VALUE + r")\\?[\"']"
     r"|\s*(?::[^=\n]{1,60}?)?=\s*[rbu]{0,2}\\?[\"'](?P<v2>" + _VALUE + r")\\?[\"']"
-    r"|=(?P<v3>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$)"
-    r"|:[ \t]+(?P<v4>" + _BARE + r"{8,1024})[ \t]*(?=[\r\n]|$))"
+    # a value in parentheses: string literals concatenated over lines ("sk-live-abc" "def")
+    r"|(?:\\?[\"']\s*:|\s*(?::[^=\n]{1,60}?)?=)\s*(?P<v5>\()" + _LITERAL_AHEAD + "|"
+    r"=(?P<v3>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$)"
+    r"|:[ \t]+(?P<v4>" + _BARE + r"{8,1024})[ \t]*(?=[\r\n]|$)"
+    # the value on the next line: YAML ``password:`` / ``password: |``, shell ``PASSWORD=\``
+    r"|:[ \t]*(?:[|>][-+]?[ \t]*)?\r?\n[ \t]*[\"']?(?P<v6>" + _BARE + r"{4,1024})[\"']?"
+    r"[ \t]*(?=[\r\n]|$)"
+    r"|=\\\r?\n[ \t]*(?P<v7>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$))"
 )
+# one string literal of a concatenation, and what may separate two (in parentheses: any
+# whitespace, comments and +; outside: spaces, + and backslash-newlines)
+_PART = r"[rbuRBU]{0,2}\\?([\"'])(?P<part>[^\"'\\\n\r]{0,1024})\\?\1"
+_PARTS_IN_PARENS = re.compile(r"(?:\s|\\[nrt]|\+|#[^\n]*)*" + _PART)
+_PARTS_CONTINUED = re.compile(r"(?:[ \t]|\\\r?\n|\+)+" + _PART)
 # One regex per secret word, each starting with its literal, so that the regex engine skips to
 # the word at C speed (one alternation of the words is no faster: it stops at every k, t, s,
 # p...). They run on the lower-cased text; the offsets are those of the original.
@@ -161,8 +173,13 @@ _PATTERNS = [
         ("google_api_key", r"AIza[0-9A-Za-z_-]{35}", True),
         ("huggingface_token", r"hf_[A-Za-z0-9]{30,}", True),
         ("jwt", r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}", True),
+        ("slack_webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{16,}", False),
+        ("discord_webhook", r"discord(?:app)?\.com/api/webhooks/\d+/[\w-]{20,}", False),
+        # a token as a URL's user (Sentry DSNs, https://<token>@host)
+        ("token_in_url", r"://(?P<v>[A-Za-z0-9_-]{20,})@(?=[\w\[])", False),
     )
 ]
+_RANDOM_KINDS = frozenset({"token_in_url"})  # a match counts only if it looks random
 _AWS_SECRET = r"[\w\s\"'\\:=,-]{0,40}?(?<![a-z0-9/+])(?P<v>[a-z0-9/+]{40})(?![a-z0-9/+=])"
 _LOWER_PATTERNS = [  # case-insensitive ones, run on the lower-cased text
     (kind, re.compile(regex), boundary)
@@ -182,7 +199,24 @@ Hit = tuple[int, int, str, str, bool]  # start, end, value, name or kind, found 
 
 
 def _boundary_ok(text: str, start: int) -> bool:
+    """A key shape starts a word: nothing alphanumeric before it, or a %-escape (``%3Dsk-``)."""
+    if start >= 3 and text[start - 3] == "%" and _HEX2.fullmatch(text, start - 2, start):
+        return True
     return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_-")
+
+
+_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+
+
+def _glued_key(value: str) -> bool:
+    """An ``sk-`` key glued to the word before it (``xsk-...``): only a long, random-looking
+    one (upper and lower case and digits), not ``task-0123...`` or ``risk-adjusted-2024``."""
+    return (
+        len(value) >= 35
+        and any(c.isupper() for c in value[3:])
+        and any(c.islower() for c in value[3:])
+        and sum(c.isdigit() for c in value) >= 2
+    )
 
 
 def _line_prefix(text: str, start: int) -> str:
@@ -199,44 +233,236 @@ def _find(text: str) -> list[Hit]:
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     for regex in _NAME_RES:
         for m in regex.finditer(lowered):
-            hit = _named(text, m)
-            if hit is not None:
-                hits.append(hit)
+            hits += _named(text, m)
     for patterns, haystack in ((_PATTERNS, text), (_LOWER_PATTERNS, lowered)):
         for kind, regex, boundary in patterns:
             for m in regex.finditer(haystack):
-                if boundary and not _boundary_ok(text, m.start()):
-                    continue
                 start, end = m.span("v") if "v" in regex.groupindex else m.span()
                 value = text[start:end]
+                if boundary and not _boundary_ok(text, m.start()):
+                    if not (kind == "openai_key" and _glued_key(value)):
+                        continue
                 if kind in _WORDY and not _mixed(value):
                     continue  # "sk-learn-compatible-estimator", "bearer authentication"
+                if kind in _RANDOM_KINDS and not _looks_random(value):
+                    continue
                 if "<secret:" not in value and not _masked(value):
                     hits.append((start, end, value, kind, False))
+    hits += _more_shapes(text, lowered)
+    if any(kind == "aws_access_key_id" for _, _, _, kind, _ in hits):
+        hits += _aws_secrets_near_key_ids(text, hits)
     return hits
 
 
-def _named(text: str, m: re.Match[str]) -> Hit | None:
-    """The name rule's verdict on one match: (span, value, name) or None."""
+def _named(text: str, m: re.Match[str]) -> list[Hit]:
+    """The name rule's verdict on one match: the value's span(s) (several for literals
+    concatenated over lines), value and name; [] when it is no secret."""
     start = m.start()
     while start and (text[start - 1].isalnum() or text[start - 1] in "_-"):
         start -= 1  # the regex matched from the secret word: the name may start earlier
     name = _NAME_CHARS.match(text, start).group()  # type: ignore[union-attr]
     group = m.lastgroup or "v1"
+    strength = secret_name(name)
+    if group == "v5":  # ("sk-live-abc"\n "def123"): each part, when the whole is a secret
+        parts = _literals(text, m.end(group), _PARTS_IN_PARENS)
+        whole = "".join(value for _, _, value in parts)
+        if not _accept(strength, whole):
+            return []
+        return [(s, e, value, name, True) for s, e, value in parts if value]
     value = text[m.start(group) : m.end(group)]
-    if group in ("v3", "v4"):
+    if group in ("v3", "v4", "v6", "v7"):
         prefix = _line_prefix(text, start)
         if prefix not in _LINE_PREFIXES:
-            return None
-        if not prefix and _IDENTIFIER.fullmatch(value) and not _looks_random(value):
-            return None  # a bare password=db_password may be Python: a variable, not a value
-    if not _accept(secret_name(name), value):
-        return None
-    return (m.start(group), m.end(group), value, name, True)
+            return []
+        if (
+            group in ("v3", "v7")
+            and not prefix
+            and not name.isupper()  # PASSWORD=s3cr3t is an env line; password=pw may be Python
+            and _IDENTIFIER.fullmatch(value)
+            and not _looks_random(value)
+        ):
+            return []  # a bare password=db_password may be Python: a variable, not a value
+        if group == "v6" and re.fullmatch(r"[A-Z]?[a-z]+\.?", value):
+            return []  # a word under a heading (docstrings: "api_key:\n    Required.")
+    if not _accept(strength, value):
+        return []
+    hits = [(m.start(group), m.end(group), value, name, True)]
+    if group in ("v1", "v2"):  # "sk-live-abc" \\\n "def123": the parts that follow too
+        hits += [
+            (s, e, part, name, True)
+            for s, e, part in _literals(text, m.end(), _PARTS_CONTINUED)
+            if part
+        ]
+    return hits
+
+
+def _literals(text: str, pos: int, regex: re.Pattern[str]) -> list[tuple[int, int, str]]:
+    """The string literals concatenated from ``pos`` on: (start, end, value) each."""
+    parts = []
+    while len(parts) < 64:
+        m = regex.match(text, pos)
+        if m is None:
+            break
+        parts.append((m.start("part"), m.end("part"), m.group("part")))
+        pos = m.end()
+    return parts
 
 
 def _masked(value: str) -> bool:
     return value.strip("*xX.") == "" or value in ("%s", "password", "PASSWORD")
+
+
+# -- secrets in connection strings, URLs' queries, command lines and call arguments -----------
+
+# libpq / ODBC / JDBC connection strings: "host=db user=u password=s3cr3t dbname=x"
+_CONN_PASSWORD_RES = [re.compile(r"password\s*=\s*"), re.compile(r"pwd\s*=\s*")]
+_CONN_VALUE = re.compile(
+    r"'(?P<q>[^'\n]{1,256})'|\{(?P<b>[^}\n]{1,256})\}|(?P<v>[^\s;'\"(),]{1,256})"
+)
+_CONN_KEY = re.compile(
+    r"(?<![\w.-])(?:host|hostaddr|user|dbname|port|server|uid|database|driver|sslmode|"
+    r"data source|user id|initial catalog)\s*=\s*(?!=)"
+)
+# a URL's query: ?access_token=..., &api_key=..., &sig=...
+_QUERY = re.compile(r"[?&](?P<n>[a-z][\w.-]{0,40})=(?P<v>[^&#\s\"'<>\\`]{4,2048})")
+_QUERY_STRONG = frozenset(
+    "token sig signature auth x-amz-signature x-amz-security-token x-goog-signature".split()
+)
+# --password=pw, --api-key pw (not --secret-file path, --password-stdin)
+_CLI_OPTION = re.compile(
+    r"--(?P<n>[a-z][\w-]{1,40})(?:=|[ \t]+)(?P<v>\"[^\"\n]{1,256}\"|'[^'\n]{1,256}'"
+    r"|[^\s\"'$`{<(\-][^\s\"'`]{0,255})"
+)
+_NOT_A_VALUE_OPTION = frozenset(
+    "file path dir env var name stdin length len type url uri prompt store cmd command helper "
+    "id ids size field fields column columns min max count".split()
+)
+_COMMANDS = [  # (kind, regex with the value as group v), on the original text: -p is not -P
+    (
+        "curl_password",
+        re.compile(
+            r"curl\b[^\n]{0,400}?(?<![\w-])(?:-u|-U|--user|--proxy-user)(?:[ \t]+|=)[\"']?"
+            r"[^\s:\"'@]{0,100}:(?P<v>[^\s\"']{1,256})"
+        ),
+    ),
+    (
+        "mysql_password",
+        re.compile(
+            r"(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb)\b[^\n]{0,400}?"
+            r"(?<![\w-])-p(?P<v>[^\s\"']{1,256})"
+        ),
+    ),
+    (
+        "sshpass_password",
+        re.compile(r"sshpass\b[^\n]{0,400}?(?<![\w-])-p[ \t]*[\"']?(?P<v>[^\s\"']{1,256})"),
+    ),
+]
+# a user and password as two arguments: auth=("alice", "pw"), BasicAuth(u, "pw"), .login(u, "pw")
+_FIRST_ARG = (
+    r"\s*(?:[rbuf]{0,2}\\?[\"'][^\"'\\\n]{0,200}\\?[\"']|[\w.]{1,100}(?:\[[^\]\n]{0,100}\])?)"
+)
+_SECOND_ARG = r"\s*,\s*[rbu]{0,2}\\?[\"'](?P<v>[^\"'\\\n]{1,1024})\\?[\"']"
+_ARGUMENT_PAIRS = [
+    (kind, re.compile(start + _FIRST_ARG + _SECOND_ARG))
+    for kind, start in (
+        ("http_auth_password", r"auth\s*=\s*[(\[]"),
+        ("http_auth_password", r"basicauth\("),
+        ("http_auth_password", r"digestauth\("),
+        ("login_password", r"login\("),
+    )
+]
+_DUMMY_PASSWORDS = frozenset("test pass password passwd secret example dummy admin user".split())
+
+
+def _more_shapes(text: str, lowered: str) -> list[Hit]:
+    """Secrets the name rule does not see: a password among a connection string's pairs, a
+    URL's secret query parameters, command-line passwords, and a user-password argument pair."""
+    hits: list[Hit] = []
+    for regex in _CONN_PASSWORD_RES:
+        for m in regex.finditer(lowered):
+            hit = _connection_password(text, lowered, m)
+            if hit is not None:
+                hits.append(hit)
+    for m in _QUERY.finditer(lowered):
+        name, (start, end) = text[m.start("n") : m.end("n")], m.span("v")
+        strength = "strong" if name.lower() in _QUERY_STRONG else secret_name(name)
+        value = text[start:end]
+        if value[0] not in "{$%" and _accept(strength, value):
+            hits.append((start, end, value, name, True))
+    for m in _CLI_OPTION.finditer(lowered):
+        name = text[m.start("n") : m.end("n")]
+        if _PART_RE.findall(name)[-1].lower() in _NOT_A_VALUE_OPTION:
+            continue
+        start, end = m.span("v")
+        if text[start] in "\"'":
+            start, end = start + 1, end - 1
+        value = text[start:end]
+        if _accept(secret_name(name), value):
+            hits.append((start, end, value, name, True))
+    for kind, regex in _COMMANDS:
+        for m in regex.finditer(text):
+            value = m.group("v")
+            if value[0] not in "{$<%" and _accept("strong", value):
+                hits.append((*m.span("v"), value, kind, False))
+    for kind, regex in _ARGUMENT_PAIRS:
+        for m in regex.finditer(lowered):
+            start, end = m.span("v")
+            value = text[start:end]
+            if value.lower() not in _DUMMY_PASSWORDS and _accept("strong", value):
+                hits.append((start, end, value, kind, False))
+    return hits
+
+
+def _connection_password(text: str, lowered: str, m: re.Match[str]) -> Hit | None:
+    """``password=...`` as one of a connection string's ``key=value`` pairs (separated by
+    spaces or ``;``, another one a host, user, dbname...); not a Python keyword argument."""
+    at = m.start()
+    if at and not (lowered[at - 1].isspace() or lowered[at - 1] in ";\"'"):
+        return None  # db_password=..., a URL's ?password=
+    value = _CONN_VALUE.match(text, m.end())
+    if value is None:
+        return None
+    group = value.lastgroup or "v"
+    end = value.end()
+    if group == "v" and end < len(text) and text[end] not in " \t\r\n;\"'":
+        return None  # password=db_password) or password=pw, (Python)
+    line_start = lowered.rfind("\n", 0, at) + 1
+    line_end = lowered.find("\n", end)
+    line = lowered[line_start : len(lowered) if line_end < 0 else line_end]
+    for key in _CONN_KEY.finditer(line):
+        low, high = sorted((key.start() + line_start, at))
+        between = lowered[low:high]
+        if not any(c in between for c in ",()"):
+            secret = text[value.start(group) : value.end(group)]
+            if _accept("strong", secret):
+                return (value.start(group), value.end(group), secret, "password", True)
+            return None
+    return None
+
+
+_AWS_BARE_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+
+
+def _aws_secrets_near_key_ids(text: str, hits: list[Hit]) -> list[Hit]:
+    """A bare 40-character AWS secret key in the same text (message) as an AWS key id."""
+    found: list[Hit] = []
+    segments = set()
+    for start, _, _, kind, _ in hits:
+        if kind == "aws_access_key_id":
+            low = text.rfind(_SEP, 0, start)
+            high = text.find(_SEP, start)
+            segments.add((0 if low < 0 else low, len(text) if high < 0 else high))
+    for low, high in sorted(segments):
+        for m in _AWS_BARE_SECRET.finditer(text, low, high):
+            value = m.group()
+            if (
+                any(c.isupper() for c in value)
+                and any(c.islower() for c in value)
+                and any(c.isdigit() for c in value)
+                and value[0] != "/"
+            ):
+                found.append((m.start(), m.end(), value, "aws_secret_access_key", False))
+    return found
 
 
 # -- walking the messages ----------------------------------------------------------------------

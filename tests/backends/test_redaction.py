@@ -319,3 +319,58 @@ def test_a_short_password_with_a_digit_is_hidden_everywhere_as_a_whole_word() ->
     assert out[1]["content"] == (
         "login failed for <secret:db_password>; retry hunter22 or xhunter2"
     )
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ('conn = psycopg2.connect("host=db user=ada password=Pg9-s3cret dbname=x")', "Pg9-s3cret"),
+        ("Server=db;Database=x;Uid=ada;Pwd=Odbc-77x9q;", "Odbc-77x9q"),
+        (
+            "GET https://api.example.com/v1/items?limit=5&access_token=Zq81xLw0pT55aa",
+            "Zq81xLw0pT55aa",
+        ),
+        (
+            "https://b.s3.amazonaws.com/k?X-Amz-Signature=8f7e6d5c4b3a29180f7e6d5c",
+            "8f7e6d5c4b3a29180f7e6d5c",
+        ),
+        (
+            "redirect?next=%3Dsk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f",
+            "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f",
+        ),
+        ('API_KEY = ("sk-live-4f9a8b7c6d"\n           "5e4f3a2b1c0d9e8f7a")', "5e4f3a2b1c0d9e8f7a"),
+        ("!curl -u ada:Curl-pw-8812 https://example.com", "Curl-pw-8812"),
+        ('r = requests.get(url, auth=("ada", "Basic-Pw-4471"))', "Basic-Pw-4471"),
+        ("!mysql -u root -pMy5ql-Pass db", "My5ql-Pass"),
+        ("!tool --api-key Qx7-abc-99871 run", "Qx7-abc-99871"),
+        ("password:\n  Yaml-S3cret-1", "Yaml-S3cret-1"),
+        ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXXXXXX"),
+        (
+            "sentry_sdk.init('https://4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c@o1.ingest.sentry.io/1')",
+            "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+        ),
+    ],
+)
+def test_secrets_in_connection_strings_queries_commands_and_arguments(
+    text: str, secret: str
+) -> None:
+    out, found = redact_messages([{"role": "user", "content": text}])
+    assert secret not in out[0]["content"], out[0]["content"]
+    assert found and "<secret:" in out[0]["content"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "df = pd.read_csv(path, sep=';')\nmodel.fit(X, y)",
+        "!pip install --index-url https://pypi.org/simple pandas",
+        "!tool --secret-file creds.json --password-stdin",
+        "url = 'https://example.com/search?q=hello&page=2'",
+        "task-0123456789abcdef0123456789abcdef0123 and risk-adjusted-2024",
+        'conn = connect(host="db", user="ada", password=db_password)',
+        'login(user, "password")',
+    ],
+)
+def test_new_shapes_leave_ordinary_code_alone(text: str) -> None:
+    out, found = redact_messages([{"role": "user", "content": text}])
+    assert found == {} and out[0]["content"] == text

@@ -2,7 +2,7 @@
  * Turns as the server stores them (a reload or a restart shows the chat again: plain JSON,
  * nothing left waiting), and the quiet line of the agent's own helper code in the kernel.
  */
-import { ICard, ITurn, Part, nextCardId } from './turns';
+import { ICard, IProposal, ITurn, Part, nextCardId } from './turns';
 
 /** A quiet line's count: the agent's own helper code ran in the kernel for `purpose`. */
 export function addHelperRun(turn: ITurn, purpose: string): void {
@@ -73,9 +73,25 @@ export function turnFromRecord(value: unknown): ITurn | null {
   };
   turn.reason = turn.reason ?? 'cancelled';
   for (const p of turn.proposals ?? []) {
-    if (p.state === 'running') {
-      p.state = undefined;
-    }
+    restoreProposal(p);
   }
   return turn;
+}
+
+/** Said of a proposal whose run was cut off by a reload or a restart. */
+export const INTERRUPTED_RUN =
+  'the run was interrupted; check the cell before running it again';
+
+/**
+ * A stored proposal as the panel shows it. "Run it" has effects that must not happen
+ * twice, so a proposal once clicked is never clickable again: one stored while `running`
+ * (the page went away mid-run: the cell may have run, in part or in full) becomes `failed`
+ * with INTERRUPTED_RUN, and any state that is not `ran` or `failed` counts as that too.
+ */
+function restoreProposal(p: IProposal): void {
+  if (p.state === undefined || p.state === 'ran' || p.state === 'failed') {
+    return;
+  }
+  p.state = 'failed';
+  p.result = INTERRUPTED_RUN;
 }

@@ -5,12 +5,13 @@
  */
 import { sentHeading, sentText } from '../sent';
 import {
+  INTERRUPTED_RUN,
   addHelperRun,
   helperLine,
   turnFromRecord,
   turnRecord
 } from '../records';
-import { ITurn, addCard, newTurn } from '../turns';
+import { IProposal, ITurn, addCard, newTurn } from '../turns';
 
 describe('stored turns', () => {
   it('round-trip as plain JSON, with approvals no longer pending', () => {
@@ -34,6 +35,39 @@ describe('stored turns', () => {
     const card = back.parts[1].kind === 'card' ? back.parts[1].card : null;
     expect(card!.approval).toBe('expired');
     expect(back.sent).toEqual(turn.sent);
+  });
+
+  it('never makes a clicked proposal clickable again', () => {
+    const proposal = (state?: IProposal['state'], result?: string) => ({
+      source: "os.remove('raw.csv')",
+      action: 'propose' as const,
+      note: 'it deletes raw.csv',
+      effects: ['deletes raw.csv'],
+      diff: '',
+      state,
+      result
+    });
+    const turn = newTurn('fix', 'fix');
+    turn.done = true;
+    turn.proposals = [
+      proposal('running'),
+      proposal('ran', 'ran [3]'),
+      proposal('failed', 'ZeroDivisionError: division by zero'),
+      proposal()
+    ];
+    const record = JSON.parse(JSON.stringify(turnRecord(turn)));
+    record.proposals.push({ ...proposal(), state: 'queued' }); // unknown: as if running
+    const back = turnFromRecord(record)!;
+    expect(back.proposals!.map(p => [p.state, p.result])).toEqual([
+      ['failed', INTERRUPTED_RUN],
+      ['ran', 'ran [3]'],
+      ['failed', 'ZeroDivisionError: division by zero'],
+      [undefined, undefined],
+      ['failed', INTERRUPTED_RUN]
+    ]);
+    expect(INTERRUPTED_RUN).toBe(
+      'the run was interrupted; check the cell before running it again'
+    );
   });
 
   it('refuses what is not a turn', () => {

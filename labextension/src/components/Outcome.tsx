@@ -2,7 +2,10 @@
  * A fix's outcome: its honest label and reasons, and what waits for the user. "runs,
  * review": the edit offered with its diff and Apply (it sets the cell; the user runs it).
  * "needs approval": each proposal with its diff, what it would do and Run it (the click is
- * the approval: the cell gets that source and runs once).
+ * the approval: the cell gets that source and runs once). Its effects must not happen twice,
+ * so once clicked a proposal's Run it is never enabled again, whatever the run's outcome
+ * (a failed or interrupted run may have done part of them: the user checks the cell and
+ * runs it themselves).
  */
 import React from 'react';
 
@@ -17,7 +20,26 @@ const LABEL_TEXT: Record<string, string> = {
   'not fixed': 'Not fixed'
 };
 
-function Proposal(props: {
+/** Whether a proposal's Run it may be clicked: never once it was (any `state`). */
+export function proposalRunnable(
+  proposal: IProposal,
+  canEdit: boolean
+): boolean {
+  return canEdit && proposal.state === undefined;
+}
+
+const RUN_LABEL: Record<string, string> = {
+  running: 'Running…',
+  ran: 'Ran',
+  failed: 'Run failed'
+};
+
+const RUN_TITLE =
+  'Put this source in the cell and run it once in your kernel: that click is your approval';
+const RAN_TITLE =
+  'Run once already: it never runs again from here. Check the cell, then run it yourself if you mean to';
+
+export function Proposal(props: {
   proposal: IProposal;
   canRun: boolean;
   run(): void;
@@ -32,11 +54,15 @@ function Proposal(props: {
         <button
           type="button"
           className="jp-Devstral-runIt jp-mod-warn"
-          disabled={!canRun || state === 'running' || state === 'ran'}
-          title="Put this source in the cell and run it once in your kernel: that click is your approval"
-          onClick={run}
+          disabled={!proposalRunnable(proposal, canRun)}
+          title={state === undefined ? RUN_TITLE : RAN_TITLE}
+          onClick={() => {
+            if (proposalRunnable(proposal, canRun)) {
+              run(); // (a second click before the re-render finds it clicked)
+            }
+          }}
         >
-          {state === 'running' ? 'Running…' : 'Run it'}
+          {state === undefined ? 'Run it' : (RUN_LABEL[state] ?? 'Ran')}
         </button>
         {proposal.result && (
           <span

@@ -29,9 +29,9 @@ from bench_context import TARGET_ID, VARIABLES, make_notebook  # noqa: E402
 
 from jupyter_devstral.agent.context.outputs import render_outputs  # noqa: E402
 from jupyter_devstral.agent.context.packing import build_fix_context, defined_names  # noqa: E402
+from jupyter_devstral.agent.fix.trial_plan import TrialPlan  # noqa: E402
 from jupyter_devstral.agent.prompts import FIX_SYSTEM_FENCED  # noqa: E402
 from jupyter_devstral.agent.trials import effects as fx  # noqa: E402
-from jupyter_devstral.agent.trials.plan import TrialPlan  # noqa: E402
 from jupyter_devstral.backends.redaction import env_secrets, redact_messages  # noqa: E402
 
 PLANTED = {  # just above the failing cell (998), where the context shows them

@@ -11,7 +11,7 @@ model echoed from its prompt; a one-line reply replaces the line that failed; a 
 only defines helpers gets the cell back under it; a reply's one-token changes (a key, a name,
 a number) are also tried on their own.
 
-Every candidate passes the trial gate first (:mod:`..trials.plan`): only a candidate whose effects
+Every candidate passes the trial gate first (:mod:`.trial_plan`): only a candidate whose effects
 are the original cell's own is tried, in a fork of the kernel, with the cells below it that
 read what it defines; the others become proposals a person may approve. Of the candidates
 that run and keep the cell's intent (:func:`~.candidates.intent_problem`), the evidence
@@ -42,7 +42,6 @@ from ..context.packing import build_fix_context
 from ..events import AgentEvent, EventSink, ignore
 from ..homes.notebook import ErrorInfo, NotebookHome, RunResult
 from ..tools import describe_run
-from ..trials.plan import APPROVE, PROPOSE, REJECT, TrialPlan, restore_secret_lines
 from .candidates import (
     STRONG_DOUBT,
     clean_candidate,
@@ -59,13 +58,10 @@ from .edit_formats import edit_format
 from .evidence import Evidence, describe_doubts, label
 from .result import FIXED, NEEDS_APPROVAL, REVIEW, Attempt, FixResult, Proposal
 from .sampling import Sampler
+from .trial_plan import APPROVE, PROPOSE, REJECT, TrialPlan, restore_secret_lines
 
-__all__ = ["Attempt", "FixLoop", "FixResult", "Proposal", "VARIABLES_CALL"]
+__all__ = ["Attempt", "FixLoop", "FixResult", "Proposal"]
 
-VARIABLES_CALL = (
-    "print(__import__('sys').modules['__devstral_variables'].summarize("
-    "get_ipython().user_ns, {source!r}, {max_chars}))"
-)
 #: seconds one fix may take by default (candidates stop being drawn once it is spent)
 TIME_BUDGET = 150.0
 

@@ -44,6 +44,10 @@ def install_helpers_code() -> str:
 CAN_FORK_CALL = (
     "print(__import__('json').dumps(__import__('sys').modules['__devstral_sandbox'].can_fork()))"
 )
+VARIABLES_CALL = (
+    "print(__import__('sys').modules['__devstral_variables'].summarize("
+    "get_ipython().user_ns, {source!r}, {max_chars}))"
+)
 HELPERS_PRESENT_CALL = (
     "print(__import__('json').dumps("
     f"all(n in __import__('sys').modules for n in {sorted(HELPER_MODULES)!r})))"

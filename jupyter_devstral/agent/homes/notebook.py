@@ -173,6 +173,6 @@ class NotebookHome(ABC):
         The default calls the helper module shipped into the kernel through
         :meth:`kernel_eval`; a home that lives in the kernel process calls it directly.
         """
-        from ..fix.loop import VARIABLES_CALL
+        from .kernel_helpers import VARIABLES_CALL
 
         return self.kernel_eval(VARIABLES_CALL.format(source=source, max_chars=max_chars))

@@ -1,1 +1,1 @@
-"""Trying model-written code: the gate (effects), the fork (sandbox), the evidence plan."""
+"""Trying model-written code: the gate (effects) and the fork (sandbox, shipped to kernels)."""

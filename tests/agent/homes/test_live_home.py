@@ -7,7 +7,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from jupyter_devstral.agent.fix.loop import VARIABLES_CALL
+from jupyter_devstral.agent.homes.kernel_helpers import VARIABLES_CALL
 from jupyter_devstral.agent.homes.live_home import LiveKernelNotebook
 from jupyter_devstral.agent.homes.notebook import ErrorInfo, NotebookError
 

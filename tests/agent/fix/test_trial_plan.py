@@ -1,10 +1,10 @@
-"""The trial gate and the evidence plan (agent/trials/plan.py), on notebooks in memory: which
+"""The trial gate and the evidence plan (agent/fix/trial_plan.py), on notebooks in memory: which
 candidates may run in a fork, which wait for a person, and which cells below are run."""
 
 from __future__ import annotations
 
+from jupyter_devstral.agent.fix.trial_plan import TrialPlan, restore_secret_lines
 from jupyter_devstral.agent.homes.notebook import CellView
-from jupyter_devstral.agent.trials.plan import TrialPlan, restore_secret_lines
 
 
 def cells(*sources: str, outputs: dict[int, list] | None = None) -> list[CellView]:

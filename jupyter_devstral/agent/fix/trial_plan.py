@@ -27,10 +27,10 @@ from typing import Any
 
 from ...backends.redaction import PLACEHOLDER_RE
 from ..context.outputs import error_from_outputs
-from ..fix.candidates import defined_names, mutated_names
-from ..fix.evidence import DownstreamRun, Evidence, compare_names, compare_outputs, downstream_cells
 from ..homes.notebook import CellView, RunResult
-from . import effects as fx
+from ..trials import effects as fx
+from .candidates import defined_names, mutated_names
+from .evidence import DownstreamRun, Evidence, compare_names, compare_outputs, downstream_cells
 
 #: gate verdicts
 TRY, APPROVE, PROPOSE, REJECT = "try", "approve", "propose", "reject"

@@ -387,6 +387,12 @@ def _operator_changes(before: ast.AST, after: ast.AST) -> list[str]:
     return [f"a lost operator {w}" if w != "a slice" else "a dropped slice" for w in lost]
 
 
+def _arity(call: ast.Call) -> int:
+    """Positional arguments, those packed in a tuple or list literal counted one by one
+    (``os.path.join('a', 'b')`` -> ``'/'.join(('a', 'b'))`` loses none)."""
+    return sum(len(a.elts) if isinstance(a, (ast.Tuple, ast.List)) else 1 for a in call.args)
+
+
 def _argument_changes(before: ast.AST, after: ast.AST) -> list[str]:
     """Positional arguments a call kept by name lost (``round(x, 2)`` -> ``round(x)``), and
     keywords added that change what it returns (``axis=1``, ``errors='coerce'``)."""
@@ -401,7 +407,7 @@ def _argument_changes(before: ast.AST, after: ast.AST) -> list[str]:
     old, new = by_name(before), by_name(after)
     found = []
     for name in sorted(set(old) & set(new)):
-        if max(len(c.args) for c in new[name]) < max(len(c.args) for c in old[name]):
+        if max(map(_arity, new[name])) < max(map(_arity, old[name])):
             found.append(f"a lost argument of {name}()")
         before_kw = {k.arg for c in old[name] for k in c.keywords}
         for kw in sorted({k.arg for c in new[name] for k in c.keywords} - before_kw):

@@ -235,3 +235,9 @@ def test_a_named_call_excuses_its_one_replacement_only():
     assert describe_doubts(
         "df = df.append(row)", "df = pd.concat([df, row]).drop_duplicates()", error=error
     ) == ["a new aggregate drop_duplicates()"]
+
+
+def test_arguments_packed_into_one_tuple_are_not_lost() -> None:
+    before, after = "p = os.path.join('a', 'b')", "p = '/'.join(('a', 'b'))"
+    assert "a lost argument of join()" not in describe_doubts(before, after)
+    assert describe_doubts("p = f(a, b, c)", "p = f([a, b])") == ["a lost argument of f()"]

@@ -11,7 +11,10 @@ before ``stopped``, which always comes last.
 A step that changes the notebook or runs code is planned first (:func:`~.tools.plan_step`)
 and, when the home asks the user (``approve_step``), approved as a whole before anything
 happens; a rejected step ends the turn (reason ``rejected``, one message) and the model's
-history says so. An answer cut off by the reply limit ends with reason ``length``.
+history says so. An edit, insert or code that holds a redacted secret's placeholder is never
+done (:mod:`.secrets_in_edits`: the user's own lines are put back, any other placeholder refuses
+the step before approval is asked); the model and the user read why in one line. An answer
+cut off by the reply limit ends with reason ``length``.
 
 The history is append-only and the system prompt never changes, so a local model re-reads
 only the new turn (llama.cpp reuses the cached prefix). When the history outgrows the budget

@@ -9,6 +9,10 @@ notebook operations it will do, in words and as a diff or code) so that a home w
 user (``approve_step(step, why)``, the sidebar's browser home) can ask once for the whole step
 before anything happens; :func:`run_tool` then carries out exactly the planned operations. A
 rejected step raises :class:`StepDeclined` and ends the turn.
+
+Model-written code may hold a redacted secret's placeholder (``<secret:API_KEY>``): planning
+puts the user's own lines back and refuses the rest (:mod:`.secrets_in_edits`), so an edit,
+insert or code to run that still holds one is never done; the model reads why, in one line.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from ..backends.base import ToolCall
 from .context.outputs import render_outputs, trim_traceback
 from .homes.notebook import NotebookError, NotebookHome, RunResult
+from .secrets_in_edits import SecretInEdit, secret_refusal, secure_edit
 
 
 def _tool(
@@ -213,27 +218,39 @@ def _insert_index(home: NotebookHome, args: dict[str, Any]) -> tuple[int, str]:
     return cell.index, f"before cell {cell.index + 1}"
 
 
+def _source(call: ToolCall) -> str:
+    source = call.arguments.get("source")
+    if not isinstance(source, str):
+        raise NotebookError(f"{call.name} needs source (a string)")
+    return source
+
+
 def plan_step(home: NotebookHome, call: ToolCall, timeout: float = 60) -> Step | None:
-    """The notebook operations a call will do (None for calls that only read)."""
+    """The notebook operations a call will do (None for calls that only read).
+
+    Raises :class:`~.secrets_in_edits.SecretInEdit` (a :class:`NotebookError`) for an edit,
+    insert or code that holds a secret's placeholder other than in the user's own lines."""
     args = call.arguments
     if call.name == "edit_cell":
         cell = home.cell(args["cell_id"])
+        source = secure_edit(_source(call), cell.source)
         ops: list[tuple[str, dict[str, Any]]] = [
-            ("replace_source", {"cell_id": cell.id, "source": args["source"]})
+            ("replace_source", {"cell_id": cell.id, "source": source})
         ]
         what = f"edit cell {cell.index + 1}"
         if cell.cell_type == "code":
             ops.append(("run_cell", {"cell_id": cell.id, "timeout": timeout}))
             what += " and run it"
-        return Step(what, ops, diff=_diff(cell.source, args["source"], f"cell {cell.index + 1}"))
+        return Step(what, ops, diff=_diff(cell.source, source, f"cell {cell.index + 1}"))
     if call.name == "insert_cell":
+        source = secure_edit(_source(call), what="the new cell")
         index, where = _insert_index(home, args)
         kind = args.get("cell_type") or "code"
-        op = {"index": index, "source": args["source"], "cell_type": kind}
+        op = {"index": index, "source": source, "cell_type": kind}
         return Step(
             f"insert a {kind} cell {where}",
             [("insert_cell", op)],
-            diff=_diff("", args["source"], "new cell"),
+            diff=_diff("", source, "new cell"),
         )
     if call.name == "delete_cell":
         cell = home.cell(args["cell_id"])
@@ -246,6 +263,9 @@ def plan_step(home: NotebookHome, call: ToolCall, timeout: float = 60) -> Step |
         op = {"cell_id": cell.id, "timeout": timeout}
         return Step(f"run cell {cell.index + 1}", [("run_cell", op)], code=cell.source)
     if call.name == "run_code":
+        refusal = secret_refusal(str(args["code"]), "the code", "run")
+        if refusal:
+            raise SecretInEdit(refusal)
         op = {"code": args["code"], "timeout": timeout}
         return Step("run code in the kernel", [("kernel_eval", op)], code=args["code"])
     return None

@@ -263,3 +263,43 @@ def test_cut_off_answer_and_what_was_sent(home_factory):
     assert len(sent) == 1 and sent[0]["backend"] == "scripted"
     text = str(sent[0]["messages"])
     assert "sk-live-abcdefghijklmnopqrstuvwx" not in text and "<secret:API_KEY>" in text
+
+
+def test_agent_tools_never_apply_a_secret_placeholder(home_factory):
+    key = "sk-live-abcdefghijklmnopqrstuvwx"
+    home = home_factory([f'API_KEY = "{key}"', "n = len(API_KEY)"])
+    secret, other = (c.id for c in home.cells())
+    plans = []
+    home.approve_step = lambda step, said: plans.append(step)
+    refused = "a placeholder for a secret the model never sees; it was not applied"
+
+    def written(request):
+        assert key not in str(request.messages) and "<secret:API_KEY>" in str(request.messages)
+        source = 'API_KEY = "<secret:API_KEY>"\nn = len(API_KEY)'  # a line the cell never had
+        return {"name": "edit_cell", "arguments": {"cell_id": other, "source": source}}
+
+    def moved(request):
+        assert request.messages[-1]["content"] == (
+            f"Error: the edit contains <secret:API_KEY>, {refused}"
+        )
+        source = 'send("<secret:API_KEY>")'
+        return {"name": "insert_cell",
+                "arguments": {"position": "end", "source": source, "cell_type": "code"}}  # fmt: skip
+
+    def kept(request):
+        assert request.messages[-1]["content"].startswith("Error: the new cell contains <secret:")
+        source = 'API_KEY = "<secret:API_KEY>"\nprint(len(API_KEY))'  # the secret line kept
+        return {"name": "edit_cell", "arguments": {"cell_id": secret, "source": source}}
+
+    backend = ScriptedBackend([written, moved, kept, {"name": "finish", "arguments": {}}])
+    events = []
+    assert ChatAgent(backend).turn(home, "go", mode="agent", on_event=events.append) == "finished"
+    results = [e.data for e in events if e.kind == "tool_result"]
+    assert [r["ok"] for r in results] == [False, False, True]
+    assert results[0]["text"] == f"Error: the edit contains <secret:API_KEY>, {refused}"
+    assert "32" in results[2]["text"]  # it ran with the user's real key: len(key) == 32
+    assert [c.source for c in home.cells()] == [
+        f'API_KEY = "{key}"\nprint(len(API_KEY))',
+        "n = len(API_KEY)",
+    ]
+    assert [p.what for p in plans] == ["edit cell 1 and run it"]  # refused: never asked

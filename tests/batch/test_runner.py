@@ -13,6 +13,8 @@ import nbformat
 from batch_helpers import INSTRUCTION, NEW, OLD, cli_args, rich_notebook
 
 from jupyter_devstral import cli
+from jupyter_devstral.backends.scripted import ScriptedBackend
+from jupyter_devstral.batch.runner import BatchOptions, refactor_notebook
 
 
 def run_cli(*argv: str) -> int:
@@ -124,3 +126,63 @@ def test_report_to_a_pipe(stub, nb_dir, tmp_path):
         os.close(reader)
     assert len(lines) == 4 and all(json.loads(line)["status"] == "changed" for line in lines)
     assert stat.S_IMODE(os.stat(fifo).st_mode) == 0o644
+
+
+# a hostile model's secret placeholder in a batch refactor: the notebook fails, nothing written or run
+SECRET_KEY = "sk-live-abcdefghijklmnopqrstuvwx"
+
+
+def secret_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import os"),
+            nbformat.v4.new_code_cell(
+                f'API_SECRET_KEY = "{SECRET_KEY}"\nurl = os.path.join("a", "v1")'
+            ),
+        ]
+    )
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, str(path))
+    return path, nb
+
+
+def test_a_placeholder_fails_the_notebook_and_writes_nothing(tmp_path):
+    path, nb = secret_notebook(tmp_path)
+    data = path.read_bytes()
+    cell = nb.cells[0].id
+    edit = {
+        "name": "edit_cell",
+        "arguments": {
+            "cell_id": cell,
+            "source": 'import os\nAPI_SECRET_KEY = "<secret:API_SECRET_KEY>"',
+        },
+    }
+    backend = ScriptedBackend([[edit, {"name": "finish", "arguments": {"summary": "x"}}]])
+    backend.capabilities = type(backend.capabilities)(native_tools=True)
+    opts = BatchOptions(backend, "use pathlib", write=True, execute=True)
+    result = refactor_notebook(str(path), opts)
+    assert result.status == "error", result
+    assert "the edit contains <secret:API_SECRET_KEY>" in result.error and result.error.startswith(
+        "not written"
+    )
+    assert path.read_bytes() == data and not result.changes
+
+
+def test_a_kept_secret_line_is_written_as_the_user_wrote_it(tmp_path):
+    path, nb = secret_notebook(tmp_path)
+    cell = nb.cells[1].id
+    edit = {
+        "name": "edit_cell",
+        "arguments": {
+            "cell_id": cell,
+            "source": 'API_SECRET_KEY = "<secret:API_SECRET_KEY>"\nurl = os.sep.join(["a", "v1"])',
+        },
+    }
+    backend = ScriptedBackend([[edit, {"name": "finish", "arguments": {"summary": "x"}}]])
+    backend.capabilities = type(backend.capabilities)(native_tools=True)
+    result = refactor_notebook(str(path), BatchOptions(backend, "use os.sep", write=True))
+    assert result.status == "written", result
+    assert (
+        nbformat.read(str(path), 4).cells[1].source
+        == f'API_SECRET_KEY = "{SECRET_KEY}"\nurl = os.sep.join(["a", "v1"])'
+    )

@@ -41,6 +41,7 @@ from ..context.outputs import error_from_outputs, error_lines, render_outputs, s
 from ..context.packing import build_fix_context
 from ..events import AgentEvent, EventSink, ignore
 from ..homes.notebook import ErrorInfo, NotebookHome, RunResult
+from ..secrets_in_edits import restore_secret_lines
 from ..tools import describe_run
 from .candidates import (
     STRONG_DOUBT,
@@ -58,7 +59,7 @@ from .edit_formats import edit_format
 from .evidence import Evidence, describe_doubts, label
 from .result import FIXED, NEEDS_APPROVAL, REVIEW, Attempt, FixResult, Proposal
 from .sampling import Sampler
-from .trial_plan import APPROVE, PROPOSE, REJECT, TrialPlan, restore_secret_lines
+from .trial_plan import APPROVE, PROPOSE, REJECT, TrialPlan
 
 __all__ = ["Attempt", "FixLoop", "FixResult", "Proposal"]
 

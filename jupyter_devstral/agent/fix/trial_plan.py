@@ -28,6 +28,7 @@ from typing import Any
 from ...backends.redaction import PLACEHOLDER_RE
 from ..context.outputs import error_from_outputs
 from ..homes.notebook import CellView, RunResult
+from ..secrets_in_edits import restore_secret_lines  # noqa: F401 (re-exported)
 from ..trials import effects as fx
 from .candidates import defined_names, mutated_names
 from .evidence import DownstreamRun, Evidence, compare_names, compare_outputs, downstream_cells
@@ -46,24 +47,6 @@ class Gate:
     #: the approval lets it run once, for real (no trial: effects that must not happen twice,
     #: or no sandbox)
     real: bool = False
-
-
-def restore_secret_lines(candidate: str, original: str) -> str:
-    """Lines of ``candidate`` that are lines of ``original`` with secrets shown as
-    placeholders, put back as the user wrote them (any other placeholder stays)."""
-    if not PLACEHOLDER_RE.search(candidate):
-        return candidate
-    own = original.split("\n")
-    out = []
-    for line in candidate.split("\n"):
-        if PLACEHOLDER_RE.search(line):
-            parts = PLACEHOLDER_RE.split(line)
-            pattern = re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z", re.S)
-            match = next((o for o in own if pattern.match(o)), None)
-            if match is not None:
-                line = match
-        out.append(line)
-    return "\n".join(out)
 
 
 def _touched(source: str) -> set[str]:

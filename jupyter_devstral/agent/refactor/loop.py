@@ -19,7 +19,11 @@ Two ways to ask, chosen by the backend (as :mod:`..fix.edit_formats` does for fi
   cell defined (renamed names aside).
 
 Either way an edit that turns a cell which parsed as Python into one that does not is undone
-and noted. Nothing here runs code or touches files: the home is edited in memory.
+and noted. An edit that holds a redacted secret's placeholder (``<secret:API_KEY>``) other than
+in a line the user wrote, kept unchanged (put back as written: :mod:`..secrets_in_edits`), is
+refused: the model is told in one line, the refactor stops there and its result is an error
+(``refused``, ``error_kind`` "secret"), so the caller writes nothing and runs nothing. Nothing
+here runs code or touches files: the home is edited in memory.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import Any
 from ...backends.base import Backend, BackendError, CancelToken, ToolCall, Usage, collect
 from ..context.outputs import render_outputs
 from ..homes.notebook import CellView, NotebookError, NotebookHome
-from ..tools import REFACTOR_TOOLS, assistant_message, run_tool, tool_message
+from ..secrets_in_edits import SecretInEdit, secure_edit
+from ..tools import REFACTOR_TOOLS, assistant_message, plan_step, run_tool, tool_message
 from .cells import (
     CELLS_SYSTEM,
     WORD_RE,
@@ -64,10 +69,13 @@ class RefactorResult:
     changed: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    error_kind: str | None = None  # a BackendError's kind (auth, connection...)
+    error_kind: str | None = None  # a BackendError's kind (auth, connection...), or "secret"
     summary: str = ""
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
+    #: edits refused for a secret's placeholder, one line each ("cell ID: the edit contains
+    #: <secret:API_KEY>, ..."); any makes the result an error
+    refused: list[str] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:
@@ -143,6 +151,7 @@ class RefactorLoop:
         self.context_budget = context_budget or max(1500, min(12000, window // 2))
         self.cancel = cancel or CancelToken()
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
+        self.refused: list[str] = []
 
     def run(self) -> RefactorResult:
         before = {c.id: c for c in self.home.cells()}
@@ -156,6 +165,9 @@ class RefactorLoop:
         result.cancelled = self.cancel.cancelled
         if result.cancelled and not result.error:
             result.error = "cancelled"
+        if self.refused:  # the model wrote a secret's placeholder: nothing of it is kept
+            result.refused = list(self.refused)
+            result.error, result.error_kind = f"not written: {self.refused[0]}", "secret"
         after = self.home.cells()
         for cell in after:  # an edit that breaks Python syntax is undone
             old = before.get(cell.id)
@@ -205,6 +217,8 @@ class RefactorLoop:
         largest = max((count(c.source) for c in cells if c not in too_long), default=0)
         max_tokens = min(8192, max(1024, 3 * largest + 256))
         for k, part in enumerate(parts, 1):
+            if self.refused:
+                return
             context = refactor_context(self.instruction, part, len(cells), k, len(parts))
             self._converse(context, max_tokens, result)
 
@@ -227,13 +241,15 @@ class RefactorLoop:
             messages.append(assistant_message(text, calls))
             finished = False
             for call in calls:
-                if call.name == "finish":
+                if self.refused:
+                    messages.append(tool_message(call, "Not done: an edit was refused."))
+                elif call.name == "finish":
                     finished = True
                     result.summary = str(call.arguments.get("summary", "")).strip()
                     messages.append(tool_message(call, "Done."))
                 else:
                     messages.append(tool_message(call, self._tool(call)))
-            if finished:
+            if finished or self.refused:
                 return
         result.notes.append(f"stopped after {self.max_turns} turns without finish")
 
@@ -244,17 +260,30 @@ class RefactorLoop:
                 if not isinstance(args.get("source"), str):
                     return "Error: edit_cell needs cell_id and source (strings)"
                 cell = self.home.cell(str(args.get("cell_id")))
-                if args["source"].strip() != cell.source.strip():
-                    self.home.replace_source(cell.id, keep_layout(cell.source, args["source"]))
-                problem = syntax_problem(args["source"]) if cell.cell_type == "code" else None
+                try:
+                    source = secure_edit(args["source"], cell.source)
+                except SecretInEdit as exc:
+                    return self._refuse(f"cell {cell.id}", exc)
+                if source.strip() != cell.source.strip():
+                    self.home.replace_source(cell.id, keep_layout(cell.source, source))
+                problem = syntax_problem(source) if cell.cell_type == "code" else None
                 return f"Edited, but it is not valid Python: {problem}" if problem else "Edited."
             if call.name == "read_cell":
                 return format_full(self.home.cell(str(args.get("cell_id"))), self.include_outputs)
+            if call.name in ("insert_cell", "delete_cell"):
+                try:
+                    step = plan_step(self.home, call)
+                except SecretInEdit as exc:
+                    return self._refuse("new cell", exc)
+                return run_tool(self.home, call, step=step)
         except NotebookError as exc:
             return f"Error: {exc}"
-        if call.name in ("insert_cell", "delete_cell"):
-            return run_tool(self.home, call)
         return f"Error: unknown tool {call.name!r}; use edit_cell, read_cell or finish"
+
+    def _refuse(self, where: str, exc: SecretInEdit) -> str:
+        """Record a refused edit: the refactor stops, and in tools mode the model reads why."""
+        self.refused.append(f"{where}: {exc}")
+        return f"Error: {exc}"
 
     # -- cells mode -------------------------------------------------------------------------
     def _run_cells(self, result: RefactorResult) -> None:
@@ -296,6 +325,13 @@ class RefactorLoop:
                 if "UNCHANGED" not in text.upper() and "```" not in text:
                     result.notes.append(f"cell {cell.id}: reply had no code block; unchanged")
                 continue
+            try:
+                source = secure_edit(source, cell.source)
+            except SecretInEdit as exc:
+                self._refuse(f"cell {cell.id}", exc)
+                return
+            if source.strip() == cell.source.strip():
+                continue  # the model's copy of the cell, secrets shown as placeholders
             problem = focused_edit_problem(cell.source, source, terms, self.instruction)
             if problem:
                 result.notes.append(f"cell {cell.id}: edit not kept, {problem}")

@@ -227,3 +227,73 @@ def test_backend_errors_and_cancel_stop_with_a_reason(home):
     cancel.cancel()
     result = RefactorLoop(ScriptedBackend([]), home, INSTRUCTION, cancel=cancel).run()
     assert (result.cancelled, result.error, result.calls) == (True, "cancelled", 0)
+
+
+# -- a hostile model and redacted secrets -------------------------------------------------------
+KEY = "sk-live-abcdefghijklmnopqrstuvwx"
+SECRET_CELLS = ["import os", f'API_KEY = "{KEY}"\nurl = os.path.join(BASE, "v1")', "print(url)"]
+KEPT = 'API_KEY = "<secret:API_KEY>"\nurl = str(Path(BASE) / "v1")'  # the model's copy, edited
+REFUSED = "a placeholder for a secret the model never sees; it was not applied"
+
+
+@pytest.fixture
+def secret_home(make_notebook):
+    return FileNotebook(make_notebook(SECRET_CELLS))
+
+
+def test_tools_mode_refuses_an_edit_that_writes_a_placeholder(secret_home):
+    i = ids(secret_home)
+
+    def model(request):
+        context = request.messages[1]["content"]
+        assert KEY not in context and 'API_KEY = "<secret:API_KEY>"' in context  # redacted
+        return [edit(i[0], 'import os\nAPI_KEY = "<secret:API_KEY>"'), edit(i[2], "x = 1")]
+
+    backend = ScriptedBackend([model, [finish()]])
+    result = RefactorLoop(backend, secret_home, INSTRUCTION).run()
+    line = f"cell {i[0]}: the edit contains <secret:API_KEY>, {REFUSED}"
+    assert result.refused == [line] and result.error == f"not written: {line}"
+    assert result.error_kind == "secret" and result.changed == {} and result.calls == 1
+    assert [c.source for c in secret_home.cells()] == SECRET_CELLS  # nothing applied
+
+
+def test_tools_mode_refuses_a_placeholder_moved_into_a_new_line_or_cell(secret_home):
+    i = ids(secret_home)
+    moved = KEPT + '\nprint("<secret:API_KEY>")'
+    result = RefactorLoop(ScriptedBackend([[edit(i[1], moved)]]), secret_home, "x").run()
+    assert result.refused == [f"cell {i[1]}: the edit contains <secret:API_KEY>, {REFUSED}"]
+    insert = {"name": "insert_cell", "arguments": {
+        "before_cell_id": i[2], "source": 'key = "<secret:API_KEY>"', "cell_type": "code"}}  # fmt: skip
+    backend = ScriptedBackend([[insert, finish()]])
+    result = RefactorLoop(backend, secret_home, "x").run()
+    assert result.refused == [f"new cell: the new cell contains <secret:API_KEY>, {REFUSED}"]
+    assert result.error_kind == "secret" and result.summary == ""  # finish was not done
+    assert [c.source for c in secret_home.cells()] == SECRET_CELLS
+
+
+def test_tools_mode_puts_back_a_secret_line_the_model_kept(secret_home):
+    i = ids(secret_home)
+    backend = ScriptedBackend([[edit(i[1], KEPT), finish()]])
+    result = RefactorLoop(backend, secret_home, INSTRUCTION).run()
+    new = f'API_KEY = "{KEY}"\nurl = str(Path(BASE) / "v1")'
+    assert result.error is None and result.refused == []
+    assert result.changed == {i[1]: (SECRET_CELLS[1], new)} and secret_home.cell(i[1]).source == new
+
+
+def test_cells_mode_refuses_placeholders_and_puts_back_kept_secret_lines(secret_home):
+    i = ids(secret_home)
+    written = ['```python\nimport os\nAPI_KEY = "<secret:API_KEY>"\n```']
+    result = RefactorLoop(cells_backend(written), secret_home, INSTRUCTION).run()
+    assert result.refused == [f"cell {i[0]}: the edit contains <secret:API_KEY>, {REFUSED}"]
+    assert result.error_kind == "secret" and result.calls == 1  # it stops there
+    moved = ["UNCHANGED", f'```python\n{KEPT}\nlog("<secret:API_KEY>")\n```']
+    result = RefactorLoop(cells_backend(moved), secret_home, INSTRUCTION).run()
+    assert result.refused == [f"cell {i[1]}: the edit contains <secret:API_KEY>, {REFUSED}"]
+    assert [c.source for c in secret_home.cells()] == SECRET_CELLS
+    copied = ["UNCHANGED", "```python\n" + SECRET_CELLS[1].replace(KEY, "<secret:API_KEY>")]
+    result = RefactorLoop(cells_backend(copied), secret_home, INSTRUCTION).run()
+    assert (result.error, result.changed, result.notes) == (None, {}, [])  # unchanged, as seen
+    kept = ["UNCHANGED", f"```python\n{KEPT}\n```"]
+    result = RefactorLoop(cells_backend(kept), secret_home, INSTRUCTION).run()
+    new = f'API_KEY = "{KEY}"\nurl = str(Path(BASE) / "v1")'
+    assert result.error is None and result.changed == {i[1]: (SECRET_CELLS[1], new)}

@@ -21,11 +21,12 @@ the notebook's earlier code cells, or an :class:`EffectsContext` built from them
 Effects, by kind (``Effect.kind``) and what produces them:
 
 - ``file_write``: ``open``/``io.open``/``gzip.open``... with a mode containing w, a, x, + (or
-  a non-literal mode), ``Path.write_text/write_bytes/touch/mkdir/chmod/symlink_to`` and
-  ``.open('w')``, ``.to_csv/.to_parquet/.to_excel/.to_json/.to_pickle/.to_hdf/.to_feather``
-  and other ``.to_*`` writers given a path, ``.savefig``, ``.save(path)``, ``np.save*``,
-  ``joblib.dump``, ``torch.save``, ``os.mkdir/makedirs/chmod/symlink/...``,
-  ``shutil.copy*``, the destination of a move, ``%%writefile``, ``%store``, shell ``>``.
+  a non-literal mode), ``Path.write_text/write_bytes/mkdir`` and ``.open('w')``,
+  ``.to_csv/.to_parquet/.to_excel/.to_json/.to_pickle/.to_hdf/.to_feather`` and other
+  ``.to_*`` writers given a path, ``.savefig``, ``.save(path)``, ``np.save*``,
+  ``joblib.dump``, ``torch.save``, ``os.mkdir/makedirs/truncate/...``, ``shutil.copy*``, the
+  destination of a move, ``.extractall``/``.extract`` of an archive (not ``.str.extract``),
+  ``%%writefile``, ``%store``, ``%save``, ``%history -f``, ``%prun -T/-D``, shell ``>``.
 - ``file_delete``: ``os.remove/unlink/rmdir/removedirs``, ``shutil.rmtree``,
   ``.unlink()``/``.rmdir()`` on anything, shell ``rm``.
 - ``file_move``: ``os.rename/replace/renames``, ``shutil.move``, ``.rename/.replace`` on a
@@ -36,10 +37,13 @@ Effects, by kind (``Effect.kind``) and what produces them:
 - ``secret_read``: any string literal, ``+`` of literals, literal ``Path(...) / "..."`` or
   ``os.path.join`` (or a variable set to one in an earlier cell) that names a key file:
   ``~/.ssh``, ``id_rsa``, ``*.pem``, ``*.key``, ``.env``, ``.netrc``, ``.aws/``,
-  ``.git-credentials``, ``/etc/shadow``, kernel connection files...; ``dotenv``.
+  ``.git-credentials``, ``.pgpass``, ``.pypirc``, ``.kube/``, ``.docker/``, gcloud and
+  Kaggle/Hugging Face tokens, ``secrets.toml``, ``client_secret*.json``, ``/etc/shadow``,
+  kernel connection files...; ``dotenv``.
 - ``network``: any call into ``socket``, ``urllib.request``, ``http.client``, ``requests``,
   ``httpx``, ``aiohttp``, ``urllib3``, ``smtplib``, ``ftplib``, ``paramiko``, ``webbrowser``
-  (and a few more, with SDKs such as ``boto3``, ``openai``, ``wandb``); a URL literal passed
+  (and a few more, with SDKs such as ``boto3``, ``openai``, ``wandb``), the socket, SMTP,
+  HTTP and syslog handlers of ``logging.handlers``, ``%pastebin``; a URL literal passed
   to a reader or writer (``pd.read_csv("https://...")``, ``to_csv("s3://...")``);
   ``.connect((host, port))``; ``curl``/``wget``/``ssh``/``git`` in a shell line. Target: the
   host when literal, else the expression's text.
@@ -52,27 +56,49 @@ Effects, by kind (``Effect.kind``) and what produces them:
   literal that inserts, updates, deletes, creates, drops, alters...; ``.commit()``; Mongo
   ``insert_*``/``update_*``/``delete_*``; ``%sql``.
 - ``dynamic``: ``exec``, ``eval``, ``compile``, ``__import__``, ``importlib``, ``runpy``,
-  ``getattr(module, non-literal)``, ``globals()[...]``, ``sys.modules[...]``,
+  ``code``/``codeop``, ``pickle``/``marshal``/``dill`` loads, ``timeit``/``cProfile.run`` of
+  text, ``getattr(module, non-literal)``, ``globals()[...]``, ``sys.modules[...]``,
   ``module.__dict__[...]``, ``__subclasses__``/``__globals__``/``__builtins__``..., a
-  ``<script`` string, ``%run``, ``%%javascript``/``%%html``, unknown magics, and a cell that
-  does not parse (target ``unparsable``). Target: the source text, so only the same text is
-  covered. ``eval``/``exec``/``open``... count even where a variable of that name exists.
+  ``<script`` string, ``%run``, ``%load``, ``%macro``, ``%load_ext`` of an extension not on
+  a short known list, ``%config X.y = <not a literal>``, ``%%javascript``/``%%html``, unknown
+  magics, and a cell that does not parse (target ``unparsable``). Target: the source text, so
+  only the same text is covered. ``eval``/``exec``/``open``... count even where a variable of
+  that name exists.
 - ``os``: any other ``os``/``shutil`` call not on the pure list (``os.path.*``, ``os.getcwd``,
-  ``os.listdir``, ``os.walk``, ``os.cpu_count``...), ``os.chdir``, setting ``os.environ``.
+  ``os.listdir``, ``os.walk``, ``os.cpu_count``...), ``os.chdir``, setting ``os.environ``
+  (``%env X=1``, ``%set_env``), ``%cd``; links, permissions, owners and times
+  (``os.symlink/link/chmod/chown/utime``, ``shutil.copystat/copymode``,
+  ``Path.touch/chmod/symlink_to``: never covered by a write of the same path); an effectful
+  module used as a value (``m = os``, ``run(os)``: the module's kind, ``process`` for
+  ``subprocess``).
 
 Reading ordinary files is not an effect. Unknown methods on unknown objects are not effects
 (``lst.remove(1)``, ``s.replace(...)``), except the unambiguous names above. References count
-like calls (``map(os.remove, files)``). A function or class defined in an earlier cell gives
+like calls (``map(os.remove, files)``, ``f = Path(p).unlink``). A module reached through
+another (``glob.os``, ``shutil.os.system``) or by its platform name (``posix``, ``nt``) is
+that module. A function or class defined in an earlier cell gives
 its body's effects to every call of it by name (and a method to every ``.name(...)`` call);
 a target that is a parameter name becomes the call's argument. Targets are normalised: paths
 with ``os.path.normpath`` (``Path("a") / "b"`` is ``a/b``), hosts lower-cased, other
 expressions as their ``ast.unparse`` text (so ``df.to_csv(out_path)`` in both cells matches).
+A literal never covers an expression of the same text, nor the reverse (``"x"`` is not the
+file in variable ``x``). A target computed from variables (``Effect.reads``) is another target
+when the candidate binds one of them, or a name they are computed from in either cell, in a way
+the original does not (another value, a loop, a parameter, an import...).
 An original that reads the whole environment covers reading any variable. An original that
 does not parse (a syntax error is a common failure) covers what its parsable lines do.
 
-IPython syntax is handled as text, without IPython: ``!cmd``, ``x = !cmd``, ``%magic`` lines
-and a first-line ``%%magic``. Harmless magics (``%matplotlib``, ``%timeit`` with its code
-checked, ``%load_ext``...) are not effects.
+A cell is read as IPython runs it: plain Python as it is; any other cell as IPython's own
+``TransformerManager().transform_cell`` makes it (imported lazily), which is what the kernel
+and a trial run: escape lines (``;os.remove x`` is ``os.remove("x")``, ``,f a b``, ``/f a``),
+``>>>`` and ``In [1]:`` prompts, an indented cell, ``!cmd``, ``%magic`` lines, ``%%magic``
+cells. The code of ``%time``/``%timeit``/``%prun`` lines and the body of
+``%%time``/``%%timeit``/``%%capture``/``%%prun`` cells are checked as the cell's own code.
+A candidate is tried without a check only when what IPython runs for it does not compile
+either (its trial is a SyntaxError). Without IPython, its lines are read as text
+(``strip_ipython``) and a candidate that is not plain Python needs approval. Harmless magics
+(``%matplotlib``, ``%timeit`` with its code checked, ``%load_ext autoreload``...) are not
+effects.
 
 Speed: what the earlier cells say (aliases such as ``import subprocess as sp``, user
 functions) is an :class:`EffectsContext`, built once per notebook and read lazily: an earlier

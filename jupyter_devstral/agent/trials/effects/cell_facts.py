@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .expressions import const_str, is_path_expr, last_name, secret_kind, sql_write
-from .ipython_syntax import strip_ipython
+from .ipython_syntax import (
+    CODE_MAGICS,
+    PY_CELL_MAGICS,
+    ipython_text,
+    magic_codes,
+    may_transform,
+    strip_ipython,
+)
 from .tables import ALIAS_CALLS, BARE_MODULES, DEFAULT_ALIASES, MEMORY_FILES, Effect
 
 
@@ -34,6 +41,9 @@ class CellFacts:
     methods: tuple[tuple[str, ast.AST, tuple[str, ...]], ...] = ()
     #: the names it reads (what the check asks the earlier cells about)
     loaded: frozenset[str] = frozenset()
+    #: how the tree was read: "python" (the text as it is), "ipython" (IPython's transform of
+    #: it, what the kernel runs) or "text" (IPython lines read as text: IPython not importable)
+    reader: str = "python"
 
 
 NO_FACTS = CellFacts(None)
@@ -59,20 +69,118 @@ def param_names(node) -> tuple[str, ...]:
     return tuple(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
 
 
-@functools.lru_cache(maxsize=4096)
-def cell_facts(source: str) -> CellFacts:
-    """The facts of a cell; IPython lines are read as text when the cell is not plain Python."""
-    magic: list[Effect] = []
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _magic_call(node) -> tuple[str, list] | None:
+    """(method, literal arguments) of ``get_ipython().method('...', ...)``, else None."""
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        return None
+    return node.func.attr, [const_str(a) for a in node.args]
+
+
+def _inline_code_magics(tree: ast.Module, depth: int) -> None:
+    """Put the code of ``%time``/``%timeit``/``%prun`` lines (as IPython transformed them)
+    after their statement, so it is read and scanned like the cell's own code."""
+    for node in walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, field, None)
+            if not isinstance(stmts, list) or not any(
+                isinstance(s, (ast.Expr, ast.Assign)) for s in stmts
+            ):
+                continue
+            new = []
+            for stmt in stmts:
+                new.append(stmt)
+                found = (
+                    _magic_call(stmt.value) if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+                )
+                if found and found[0] == "run_line_magic" and len(found[1]) >= 2:
+                    name, args = found[1][0], found[1][1]
+                    if name in CODE_MAGICS and args:
+                        for code in magic_codes(args):  # each reading: options are guesses
+                            inner = _facts(code, depth + 1).tree
+                            if inner is not None and inner.body:
+                                ast.increment_lineno(inner, stmt.lineno - 1)
+                                new += inner.body
+            setattr(node, field, new)
+
+
+def _read(source: str, depth: int = 0) -> tuple[ast.Module | None, tuple[Effect, ...], str]:
+    """The tree of what runs for ``source``, the effects of IPython lines read as text (only
+    without IPython), and how it was read (see :attr:`CellFacts.reader`).
+
+    A cell that is plain Python runs as it is. Any other cell runs as IPython transforms it:
+    ``;os.remove x`` is ``os.remove("x")``, an indented cell is dedented, prompts are cut, a
+    ``%%time`` cell's body is code. Line numbers are kept (blank lines IPython drops at the
+    top are counted back). Without IPython, its lines are read as text (:func:`strip_ipython`).
+    """
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        text, magic = strip_ipython(source)
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError):
-            tree = None
-    except RecursionError:
         tree = None
+    except (RecursionError, MemoryError):
+        return None, (), "python"
+    if tree is not None and not may_transform(source):
+        return tree, (), "python"
+    text = ipython_text(source) if depth < 3 else None
+    if text is None:
+        if tree is not None:
+            return tree, (), "python"
+        stripped, magic = strip_ipython(source)
+        return _parse(stripped), tuple(magic), "text"
+    if tree is not None and text.rstrip("\n") == source.rstrip("\n"):
+        return tree, (), "python"
+    lines = source.split("\n")
+    top = next((i for i, line in enumerate(lines) if line.strip()), 0)  # lines IPython drops
+    tree = _parse(text)
+    if tree is None:
+        return None, (), "ipython"
+    body = tree.body
+    if len(body) == 1 and isinstance(body[0], ast.Expr):
+        found = _magic_call(body[0].value)
+        if found and found[0] == "run_cell_magic" and len(found[1]) == 3:
+            name, args, cell = found[1]
+            if name in PY_CELL_MAGICS and cell is not None:
+                inner = _facts("\n" * (top + 1) + cell, depth + 1).tree
+                if inner is None:
+                    return None, (), "ipython"
+                ast.increment_lineno(body[0], top)
+                head = [body[0]]  # the magic line itself (%%prun -T file)
+                for code in magic_codes(args or "") if name == "timeit" else ():
+                    setup = _facts(code, depth + 1).tree  # %%timeit [options] setup-code
+                    if setup is not None:
+                        ast.increment_lineno(setup, top)
+                        head += setup.body
+                inner.body[:0] = head
+                return inner, (), "ipython"
+    if top:
+        ast.increment_lineno(tree, top)
+    _inline_code_magics(tree, depth)
+    return tree, (), "ipython"
+
+
+@functools.lru_cache(maxsize=4096)
+def cell_facts(source: str) -> CellFacts:
+    """The facts of a cell, read as IPython runs it (see :func:`_read`)."""
+    return _facts(source, 0)
+
+
+def _facts(source: str, depth: int) -> CellFacts:
+    return _facts_of(source, *_read(source, depth))
+
+
+def _facts_of(source: str, tree, magic, reader) -> CellFacts:
     imports, stars, aliases, defs, methods, secrets = [], [], [], [], [], []
     assigned, path_vars, sql_vars, memory_vars, method_ids = set(), set(), set(), set(), set()
     loaded = set()
@@ -128,7 +236,7 @@ def cell_facts(source: str) -> CellFacts:
         tree, tuple(source.split("\n")), tuple(magic), tuple(imports), tuple(stars),
         tuple(aliases), frozenset(assigned), frozenset(path_vars), tuple(secrets),
         frozenset(sql_vars), frozenset(memory_vars), tuple(defs), tuple(methods),
-        frozenset(loaded),
+        frozenset(loaded), reader,
     )  # fmt: skip
 
 
@@ -141,7 +249,8 @@ _HINTS = tuple(
     "import def class path( stringio bytesio getattr get_ipython .ssh id_rsa id_dsa id_ecdsa "
     "id_ed25519 .pem .key .p12 .pfx .ppk .jks .keystore .env netrc .aws .azure .gnupg "
     "credentials .pgpass .npmrc .pypirc dockercfg my.cnf .docker .kube gcloud /etc/ account "
-    "kernel- jpserver- nbserver- jupyter /proc/ insert update delete drop create alter truncate "
+    "kernel- jpserver- nbserver- jupyter /proc/ kaggle huggingface .boto s3cfg databrickscfg "
+    "vault-token htpasswd terraformrc client_secret secrets. secret. token. hosts.yml insert update delete drop create alter truncate "
     "replace merge grant attach".split()
 )
 _SHADOWABLE = BARE_MODULES | set(DEFAULT_ALIASES)

@@ -9,9 +9,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cell_facts import cell_facts, earlier_cell_facts
+from .cell_facts import cell_facts, earlier_cell_facts, walk
 from .context import EffectsContext, cached_context, context_for
-from .ipython_syntax import SECRET_TOKEN, strip_ipython
+from .expressions import unparse
+from .ipython_syntax import SECRET_TOKEN, ipython_text, strip_ipython
 from .names import Names
 from .scan import Scan
 from .tables import FILE_KINDS, NOT_TWICE, Effect
@@ -46,8 +47,10 @@ def effects_of(source: str, *, earlier: Sequence[str] | EffectsContext = ()) -> 
 
 
 def _salvaged(source: str) -> str | None:
-    """The cell with its unparsable lines turned into ``pass`` (at most 20), or None."""
-    lines = strip_ipython(source)[0].split("\n")
+    """What IPython runs for the cell, with its unparsable lines turned into ``pass`` (at most
+    20), or None."""
+    text = ipython_text(source)
+    lines = (text if text is not None else strip_ipython(source)[0]).split("\n")
     for _ in range(20):
         try:
             ast.parse("\n".join(lines))
@@ -95,6 +98,79 @@ def _holds(written: str, folder: str) -> bool:
     )
 
 
+_BINDERS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For, ast.AsyncFor)
+
+
+@functools.lru_cache(maxsize=256)
+def _bindings(source: str) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """name -> (how the cell binds it: each binding's text, the names those bindings read)."""
+    tree = cell_facts(source).tree
+    found: dict[str, tuple[set[str], set[str]]] = {}
+
+    def bind(name: str, how: str, value) -> None:
+        texts, reads = found.setdefault(name, (set(), set()))
+        texts.add(how)
+        if value is not None:
+            reads.update(n.id for n in walk(value) if isinstance(n, ast.Name))
+
+    for node in walk(tree) if tree is not None else ():
+        if isinstance(node, _BINDERS) or isinstance(node, ast.comprehension):
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+                targets, value = [node.target], node.iter
+            else:
+                targets, value = [node.target], node.value
+            how = f"{type(node).__name__}:{unparse(value) if value is not None else ''}"
+            if isinstance(node, ast.AugAssign):
+                how += type(node.op).__name__
+            for target in targets:
+                for name in walk(target):
+                    if isinstance(name, ast.Name):
+                        bind(name.id, how, value)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            for name in walk(node.optional_vars):
+                if isinstance(name, ast.Name):
+                    bind(name.id, f"with:{unparse(node.context_expr)}", node.context_expr)
+        elif isinstance(node, ast.arg):
+            bind(node.arg, "arg", None)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bind(alias.asname or alias.name.split(".")[0], f"import:{alias.name}", None)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bind(node.name, f"def:{node.name}", None)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bind(node.name, "except", None)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.setdefault(node.id, (set(), set()))[0].add("other")
+    return {k: (frozenset(t), frozenset(r)) for k, (t, r) in found.items()}
+
+
+def _rebound(original: str, candidate: str) -> frozenset[str]:
+    """The names the candidate binds in a way the original does not (another value, a loop, a
+    parameter...): a target computed from one of them is another target."""
+    before, after = _bindings(original), _bindings(candidate)
+    return frozenset(
+        name
+        for name, (texts, _) in after.items()
+        if not texts <= before.get(name, (frozenset(), frozenset()))[0]
+    )
+
+
+def _derived(names: tuple[str, ...], *cells: str) -> set[str]:
+    """``names`` and the names the cells compute them from, transitively."""
+    todo, seen = list(names), set(names)
+    tables = [_bindings(cell) for cell in cells]
+    while todo:
+        name = todo.pop()
+        for table in tables:
+            for read in table.get(name, ((), ()))[1]:
+                if read not in seen:
+                    seen.add(read)
+                    todo.append(read)
+    return seen
+
+
 def new_effects(
     original: str, candidate: str, *, earlier: Sequence[str] | EffectsContext = ()
 ) -> list[Effect]:
@@ -105,13 +181,20 @@ def new_effects(
     FileNotFoundError). When the original does not parse, its parsable lines count.
     """
     ctx = context_for(earlier)
-    have = {_norm(e) for e in _covering(original, ctx)}
-    whole_env = ("env_read", "*") in have
-    written = [t for kind, t in have if kind == "file_write" and t]
+    have = {(*_norm(e), bool(e.reads)) for e in _covering(original, ctx)}
+    whole_env = ("env_read", "*", False) in have
+    written = [t for kind, t, _ in have if kind == "file_write" and t]
+    rebound = None
     new = []
     for effect in _effects_cached(candidate, ctx):
         kind, target = _norm(effect)
-        if (kind, target) in have or (kind == "env_read" and whole_env):
+        if effect.reads:
+            if rebound is None:
+                rebound = _rebound(original, candidate)
+            if rebound and rebound & _derived(effect.reads, original, candidate):
+                new.append(effect)  # the same text, pointed at another target
+                continue
+        if (kind, target, bool(effect.reads)) in have or (kind == "env_read" and whole_env):
             continue
         if kind == "file_write" and target and any(_holds(w, target) for w in written):
             continue
@@ -179,12 +262,19 @@ def trial_decision(
 ) -> TrialDecision:
     """ "propose" for any NOT_TWICE effect, else "approve" for new effects, else "try"."""
     ctx = context_for(earlier)
-    if cell_facts(candidate).tree is None and not candidate.lstrip().startswith("%%"):
-        # a candidate that does not compile runs nothing at all (IPython compiles the whole
-        # cell first): its trial is a SyntaxError, the most useful thing to tell the model
+    facts = cell_facts(candidate)
+    if facts.tree is None and facts.reader != "text":
+        # what IPython runs for it (its transform: escapes, prompts, indentation, magics) does
+        # not compile, so nothing of it runs (IPython compiles the whole cell first): its
+        # trial is a SyntaxError, the most useful thing to tell the model
         return TrialDecision("try")
     once = [e for e in _effects_cached(candidate, ctx) if e.kind in NOT_TWICE]
     new = new_effects(original, candidate, earlier=ctx)
+    if facts.reader == "text":
+        # IPython is not importable here, so what it would run for this cell is unknown
+        first = next((line.strip() for line in facts.lines if line.strip()), "")
+        unknown = Effect("dynamic", "IPython syntax, read without IPython", 0, first[:200])
+        new = [unknown, *(e for e in new if e != unknown)]
     if once:
         return TrialDecision("propose", tuple(once + [e for e in new if e not in once]))
     if new:

@@ -6,22 +6,28 @@ from __future__ import annotations
 import ast
 import os
 import re
+import threading
 
 from .expressions import host_of, secret_kind, shell_words
 from .tables import Effect, word_set
 
-_PY_CELL_MAGICS = word_set("time timeit capture prun debug expect_exception")
+PY_CELL_MAGICS = word_set("time timeit capture prun debug expect_exception")
 _SHELL_CELL_MAGICS = word_set(
     "bash sh zsh fish script system sx perl ruby python python2 python3 pypy powershell pwsh cmd"
 )
 _QUIET_CELL_MAGICS = word_set("markdown latex svg")
 _QUIET_MAGICS = word_set(
-    "matplotlib load_ext reload_ext unload_ext autoreload aimport config who whos who_ls "
+    "matplotlib autoreload aimport who whos who_ls "
     "precision pprint xmode pwd pinfo pinfo2 pdoc pdef psource lsmagic magic colors automagic "
-    "autocall quickref tb history hist page dhist dirs pdb autosave connect_info doctest_mode "
-    "alias_magic pylab"
+    "autocall quickref tb page dhist dirs pdb autosave connect_info doctest_mode alias_magic "
+    "pylab unload_ext"
 )
-_CODE_MAGICS = word_set("time timeit prun")
+#: extensions whose loading is known to do nothing beyond defining magics; loading any other
+#: runs a module's code chosen by name, which is an effect of its own
+_KNOWN_EXTENSIONS = word_set(
+    "autoreload storemagic line_profiler memory_profiler watermark autotime jupyter_devstral"
+)
+CODE_MAGICS = word_set("time timeit prun")
 _SHELL_ALIASES = word_set("rm rmdir mv cp mkdir ls ll lf lk lx ldir cat clear less more man sc")
 _PACKAGE_MAGICS = word_set("pip conda mamba micromamba uv")
 _PACKAGE_TOOLS = word_set(
@@ -88,6 +94,39 @@ def shell_effects(command: str) -> list[tuple[str, str]]:
     return out
 
 
+def _prun_dumps(name: str, args: str) -> list[tuple[str, str]]:
+    """The files ``%prun -T FILE`` / ``-D FILE`` writes (a reason not to check the code alone)."""
+    if name != "prun":
+        return []
+    found = re.findall(r"(?:^|\s)-[TD]\s*(\S+)", args)
+    return [("file_write", os.path.normpath(f)) for f in found]
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def magic_codes(args: str) -> list[str]:
+    """Every way to read ``[options] code`` (``-n 10 f()``, ``-o f()``, ``-r1 f()``): the text
+    after each run of option words, any of which may take the next word as its value."""
+    found, rest, after_option = [], args.strip(), False
+    while rest:
+        found.append(rest)
+        word = re.match(r"(\S+)\s*", rest)
+        if word[1].startswith("-"):
+            after_option = True
+        elif after_option:
+            after_option = False
+        else:
+            break
+        rest = rest[word.end() :]
+    return found or [""]
+
+
 def line_magic_effects(name: str, args: str) -> tuple[list[tuple[str, str]], str | None]:
     """Effects of ``%name args``, and Python code to check in its place (``%timeit f()``)."""
     if name in ("sx", "system", "sc"):
@@ -96,15 +135,34 @@ def line_magic_effects(name: str, args: str) -> tuple[list[tuple[str, str]], str
         return [("package", SECRET_TOKEN.sub(r"\1***@", f"{name} {args}".strip()))], None
     if name in _SHELL_ALIASES:
         return shell_effects(f"{name} {args}"), None
-    if name in _CODE_MAGICS:
-        code = re.sub(r"^(?:-\w+(?:\s+(?!-)[^\s-]\S*)?\s+)*", "", args)
-        try:
-            ast.parse(code)
-        except (SyntaxError, ValueError):
-            return [], None
-        return [], code
+    if name in CODE_MAGICS:
+        dumps = _prun_dumps(name, args)
+        if dumps:
+            return dumps, None
+        codes = magic_codes(args)
+        return [], next((c for c in codes if _parses(c)), codes[-1])
     if name in _QUIET_MAGICS:
         return [], None
+    if name in ("load_ext", "reload_ext"):
+        unknown = [w for w in args.split() if w not in _KNOWN_EXTENSIONS]
+        return ([("dynamic", f"%{name} {args}".strip())] if unknown else []), None
+    if name in ("history", "hist"):
+        words = shell_words(args)
+        files = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")]
+        return [("file_write", os.path.normpath(f)) for f in files], None
+    if name == "config" and "=" in args:
+        try:  # %config Class.trait = value runs `value` as Python: only literals are quiet
+            ast.literal_eval(args.split("=", 1)[1].strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return [("dynamic", f"%config {args}")], None
+        return [], None
+    if name == "config":
+        return [], None
+    if name == "set_env":
+        key = args.replace("=", " ", 1).partition(" ")[0]
+        return [("os", f"environ[{key}]")], None
+    if name == "pastebin":
+        return [("network", "pastebin")], None
     if name == "env":
         key, _, value = args.replace("=", " ", 1).partition(" ")
         if not key:
@@ -133,6 +191,8 @@ def cell_magic_effects(name: str, args: str, body: list[str]) -> list[tuple[str,
         return out
     if name == "sql":
         return [("database", args.split(" ", 1)[0].lower(), 0)]
+    if name in PY_CELL_MAGICS:  # the body is checked as code (cell_facts); prun may dump
+        return [(k, t, 0) for k, t in _prun_dumps(name, args)]
     if name in _QUIET_CELL_MAGICS:
         return []
     return [("dynamic", f"%%{name}", 0)]
@@ -146,7 +206,7 @@ def strip_ipython(source: str) -> tuple[str, list[Effect]]:
     head = lines[start].strip() if lines else ""
     if head.startswith("%%"):
         name, _, args = head[2:].partition(" ")
-        if name not in _PY_CELL_MAGICS:
+        if name not in PY_CELL_MAGICS:
             fx = cell_magic_effects(name, args.strip(), lines[start + 1 :])
             return "", [
                 Effect(k, t, start + 1 + off, lines[start + off].strip()[:200]) for k, t, off in fx
@@ -176,6 +236,45 @@ def strip_ipython(source: str) -> tuple[str, list[Effect]]:
             if parsed and parsed[1] == "%%":
                 fx, code = [("dynamic", "unparsable")], None
         found += [Effect(k, t, i + 1, stripped[:200]) for k, t in fx]
-        replacement = code if code is not None and "\n" not in code else "pass"
+        replacement = code if code is not None and "\n" not in code and _parses(code) else "pass"
         lines[i] = indent + (f"{lhs} = None" if lhs else replacement)
     return "\n".join(lines), found
+
+
+# -- what IPython really runs ------------------------------------------------------------------
+
+_MANAGER: list = []  # [TransformerManager] once loaded, [None] when IPython is not importable
+_MANAGER_LOCK = threading.Lock()
+_PROMPT_SECOND = re.compile(r"^(?:>>>|\.\.\.)(?: |$)|^In \[\d+\]: |^\s*\.\.\.+: ")
+
+
+def _load_manager():
+    """IPython's own input transformer, imported on first use (None without IPython)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except Exception:  # noqa: BLE001 (any import failure means: no IPython here)
+        return None
+    return TransformerManager()
+
+
+def ipython_text(source: str) -> str | None:
+    """The Python text IPython runs for ``source`` (``shell.transform_cell``: escapes such as
+    ``;f x`` and ``/f x``, prompts, leading indentation, magics); None when IPython cannot be
+    imported or its transform fails."""
+    with _MANAGER_LOCK:
+        if not _MANAGER:
+            _MANAGER.append(_load_manager())
+        manager = _MANAGER[0]
+        if manager is None:
+            return None
+        try:
+            return manager.transform_cell(source)
+        except Exception:  # noqa: BLE001 (its failure is ours to handle conservatively)
+            return None
+
+
+def may_transform(source: str) -> bool:
+    """Whether IPython may run a cell that parses as Python as something else: only leading
+    indentation and prompt-looking second lines change such a cell."""
+    lines = source.lstrip("\n").split("\n", 2)
+    return lines[0][:1] in (" ", "\t") or (len(lines) > 1 and bool(_PROMPT_SECOND.match(lines[1])))

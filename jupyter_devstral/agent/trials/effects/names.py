@@ -8,7 +8,7 @@ from typing import Protocol
 
 from .cell_facts import CellFacts
 from .expressions import const_str, is_path_expr
-from .tables import BARE_MODULES, BUILTIN_ROOTS, DEFAULT_ALIASES, kind_of
+from .tables import BARE_MODULES, BUILTIN_ROOTS, DEFAULT_ALIASES, REEXPORTED, kind_of, rebased
 
 
 class NameLookups(Protocol):
@@ -96,7 +96,7 @@ class Names:
             name = node.id
             found = self.alias(name)
             if found is not None:
-                return found[9:] if found.startswith("builtins.") else found
+                return found[9:] if found.startswith("builtins.") else rebased(found)
             if name in BUILTIN_ROOTS:  # even when shadowed: `eval = ...` must not hide eval()
                 return name
             if name == "__builtins__":
@@ -115,11 +115,14 @@ class Names:
                 return None
             if base == "builtins":
                 return node.attr
+            if node.attr in REEXPORTED:  # glob.os, shutil.os, pathlib.os: the module itself
+                return rebased(node.attr)
             return f"{base}.{node.attr}"
         if isinstance(node, ast.Call):
             func = self.qual(node.func)
             if func in ("__import__", "importlib.import_module") and node.args:
-                return const_str(node.args[0])
+                name = const_str(node.args[0])
+                return rebased(name) if name else None
             if func == "getattr" and len(node.args) >= 2:
                 base, attr = self.qual(node.args[0]), const_str(node.args[1])
                 return f"{base}.{attr}" if base and attr else None

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .cell_facts import walk
 from .expressions import (
     call_arg,
     command_target,
@@ -27,9 +28,11 @@ from .names import Names
 from .tables import (
     BARE_MODULES,
     CALLS,
+    CODE_RUNNERS,
     DELETE_METHODS,
     DYNAMIC,
     ESCAPES,
+    EXTRACT_METHODS,
     FETCHERS,
     FILE_KINDS,
     MEMORY_FILES,
@@ -38,6 +41,8 @@ from .tables import (
     MOVE,
     NOT_FILES,
     OPENERS,
+    OS_METHODS,
+    REEXPORTED,
     REFERENCE_OK,
     SCRIPT,
     SECRET,
@@ -91,10 +96,14 @@ class Scan(ast.NodeVisitor):
             elif isinstance(value, ast.AST):
                 self.visit(value)
 
-    def add(self, kind: str, target: str, node) -> None:
+    def add(self, kind: str, target: str, node, of=None, reads: tuple[str, ...] = ()) -> None:
+        """One effect at ``node``; ``of``: the expression its target was read from (a target
+        computed from variables names another target when a cell binds them anew)."""
         line = getattr(node, "lineno", 0) or 0
         text = self.lines[line - 1].strip()[:200] if 0 < line <= len(self.lines) else ""
-        self.out.append(Effect(kind, target, line, text))
+        if of is not None and not literal_path(of):
+            reads = tuple(sorted({n.id for n in walk(of) if isinstance(n, ast.Name)}))
+        self.out.append(Effect(kind, target, line, text, reads))
 
     def _mark(self, node) -> None:
         while isinstance(node, (ast.Attribute, ast.Name, ast.Call)):
@@ -144,28 +153,30 @@ class Scan(ast.NodeVisitor):
             self._open(node, call_arg(node, 0, "file"), 1, OPENERS[qualified])
             return True
         if qualified in DYNAMIC:
-            self.add("dynamic", unparse(node), node)
+            self.add("dynamic", unparse(node), node, of=node)
+            return True
+        if qualified in CODE_RUNNERS:
+            self._code_runner(node)
             return True
         spec = CALLS.get(qualified)
         if spec is not None:
             kind, pos, keyword, how = spec
-            target = target_text(how, call_arg(node, pos, keyword))
+            value = call_arg(node, pos, keyword)
+            target = target_text(how, value)
             if kind == MOVE:
-                self.add("file_move", target, node)
-                self.add(
-                    "file_write",
-                    path_text(call_arg(node, 1, "dst")) if call_arg(node, 1, "dst") else "",
-                    node,
-                )
+                self.add("file_move", target, node, value)
+                dest = call_arg(node, 1, "dst")
+                self.add("file_write", path_text(dest) if dest else "", node, dest)
             else:
-                self.add(kind, target, node)
+                self.add(kind, target, node, value)
             if qualified == "urllib.request.urlretrieve" and call_arg(node, 1, "filename"):
-                self.add("file_write", path_text(call_arg(node, 1, "filename")), node)
+                dest = call_arg(node, 1, "filename")
+                self.add("file_write", path_text(dest), node, dest)
             if kind == "process":
                 self._package_in(call_arg(node, pos, keyword), node)
             return True
         if qualified.startswith(("os.environ.", "os.environb.")):
-            self.add("os", unparse(node), node)
+            self.add("os", unparse(node), node, of=node)
             return True
         kind = kind_of(qualified)
         if kind is None:
@@ -181,8 +192,20 @@ class Scan(ast.NodeVisitor):
             target = host_text(first) if first is not None else ""
         else:
             target = unparse(node)
-        self.add(kind, target, node)
+        self.add(kind, target, node, of=node)
         return True
+
+    def _code_runner(self, node: ast.Call) -> None:
+        """``timeit.timeit("os.remove(p)")`` runs text as code; a callable runs nothing new."""
+        stmts = [*node.args[:2], *(k.value for k in node.keywords if k.arg in ("stmt", "setup"))]
+        for stmt in stmts:
+            if isinstance(stmt, ast.Lambda) or (
+                isinstance(stmt, ast.Name)
+                and (stmt.id in self.own or self.ctx.definitions(stmt.id))
+            ):
+                continue
+            self.add("dynamic", unparse(node), node, of=node)
+            return
 
     def _package_in(self, command, node) -> None:
         if command is None:
@@ -226,18 +249,25 @@ class Scan(ast.NodeVisitor):
         mode_node = call_arg(node, mode_pos, "mode")
         mode = default if mode_node is None else const_str(mode_node)
         if mode is None or any(c in mode for c in "wax+c"):
-            self.add("file_write", path_text(path) if path is not None else "", node)
+            self.add("file_write", path_text(path) if path is not None else "", node, path)
 
     def _method(self, func: ast.Attribute, node: ast.Call) -> None:
         attr, receiver = func.attr, func.value
         if attr in DELETE_METHODS:
-            self.add("file_delete", path_text(receiver), node)
+            self.add("file_delete", path_text(receiver), node, receiver)
         elif attr in WRITE_METHODS:
-            self.add("file_write", path_text(receiver), node)
+            self.add("file_write", path_text(receiver), node, receiver)
+        elif attr in OS_METHODS:
+            self.add("os", f"{attr} {path_text(receiver)}", node, receiver)
+        elif attr in EXTRACT_METHODS and not (
+            isinstance(receiver, ast.Attribute) and receiver.attr == "str"
+        ):
+            dest = call_arg(node, 1 if attr == "extract" else 0, "path")
+            self.add("file_write", path_text(dest) if dest is not None else ".", node, dest)
         elif attr in ("rename", "replace") and self.names.is_path(receiver):
-            self.add("file_move", path_text(receiver), node)
+            self.add("file_move", path_text(receiver), node, receiver)
             dest = call_arg(node, 0, "target")
-            self.add("file_write", path_text(dest) if dest is not None else "", node)
+            self.add("file_write", path_text(dest) if dest is not None else "", node, dest)
         elif attr == "open" and self.names.is_path(receiver):
             self._open(node, receiver, 0, "r")
         elif attr in WRITER_METHODS:
@@ -245,7 +275,7 @@ class Scan(ast.NodeVisitor):
             for keyword in WRITER_KEYWORDS:
                 dest = dest if dest is not None else call_arg(node, None, keyword)
             if dest is not None and not self._in_memory(dest):
-                self.add("file_write", path_text(dest), node)
+                self.add("file_write", path_text(dest), node, dest)
         elif attr in ("to_sql", "write_database"):
             self.add(
                 "database",
@@ -287,7 +317,7 @@ class Scan(ast.NodeVisitor):
     def _user(self, definitions: tuple, node: ast.Call) -> None:
         for effects, params in definitions:
             for effect in effects:
-                target = effect.target
+                target, value = effect.target, None
                 if target in params and isinstance(node, ast.Call):
                     value = call_arg(node, params.index(target), target)
                     if value is not None:
@@ -296,7 +326,11 @@ class Scan(ast.NodeVisitor):
                             how.get(effect.kind, "path" if effect.kind in FILE_KINDS else "key"),
                             value,
                         )
-                self.add(effect.kind, target, node)
+                if value is not None:
+                    self.add(effect.kind, target, node, value)
+                else:
+                    reads = tuple(r for r in effect.reads if r not in params)
+                    self.add(effect.kind, target, node, reads=reads)
 
     def _urls(self, node: ast.Call) -> None:
         name = last_name(node.func)
@@ -329,9 +363,35 @@ class Scan(ast.NodeVisitor):
             self.add("dynamic", unparse(node), node)
         elif id(node) not in self.skip and isinstance(node.ctx, ast.Load):
             qualified = self.names.qual(node)
-            if qualified is not None and self._reference(qualified, node):
-                return
+            if qualified is not None:
+                if self._reference(qualified, node):
+                    return
+                self._module_value(qualified, node)  # m = glob.os
+                self._method_reference(node)  # map(Path.unlink, files)
+                self._mark(node)  # its root is no module value of its own
+            else:
+                self._method_reference(node)
         self.generic_visit(node)
+
+    def _method_reference(self, node: ast.Attribute) -> None:
+        """``f = Path(p).unlink``, ``map(Path.unlink, files)``: a method with an effect, taken
+        without a call, is called later."""
+        attr, receiver = node.attr, node.value
+        if attr in DELETE_METHODS:
+            self.add("file_delete", f"{path_text(receiver)}.{attr}", node, receiver)
+        elif attr in WRITE_METHODS or attr in WRITER_METHODS:
+            self.add("file_write", f"{path_text(receiver)}.{attr}", node, receiver)
+        elif attr in OS_METHODS:
+            self.add("os", f"{attr} {path_text(receiver)}", node, receiver)
+
+    def _module_value(self, module: str, node) -> None:
+        """An effectful module used as a value (``m = os``, ``run(shutil)``, ``[subprocess]``):
+        whatever gets it may call anything in it."""
+        kind = MODULE_KINDS.get(module)
+        if kind is None and module in REEXPORTED and module not in BARE_MODULES:
+            kind = "dynamic"
+        if kind is not None:
+            self.add(kind, module, node)
 
     def visit_Name(self, node: ast.Name) -> None:
         if id(node) in self.skip or not isinstance(node.ctx, ast.Load):
@@ -345,17 +405,19 @@ class Scan(ast.NodeVisitor):
             node.id in DYNAMIC and not self.names.has("assigned", node.id)
         ):
             qualified = self.names.qual(node)
-            if qualified is not None:
-                self._reference(qualified, node)
+            if qualified is not None and not self._reference(qualified, node):
+                self._module_value(qualified, node)
+        elif node.id in BARE_MODULES and not self.names.has("assigned", node.id):
+            self._module_value(node.id, node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         qualified = self.names.qual(node.value)
         if qualified in ("os.environ", "os.environb"):
             key = key_text(node.slice)
             if isinstance(node.ctx, ast.Load):
-                self.add("env_read", key, node)
+                self.add("env_read", key, node, node.slice)
             else:
-                self.add("os", f"environ[{key}]", node)
+                self.add("os", f"environ[{key}]", node, node.slice)
             self._mark(node.value)
         elif (
             qualified in ("sys.modules", "builtins")
@@ -374,7 +436,7 @@ class Scan(ast.NodeVisitor):
                 "os.environ",
                 "os.environb",
             ):
-                self.add("env_read", key_text(node.left), node)
+                self.add("env_read", key_text(node.left), node, node.left)
                 self._mark(right)
         self.generic_visit(node)
 

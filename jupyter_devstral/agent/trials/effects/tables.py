@@ -4,7 +4,7 @@ methods whose calls have effects (read by :mod:`.scan`)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NOT_TWICE = frozenset({"network", "database", "process", "package"})
 FILE_KINDS = frozenset({"file_write", "file_delete", "file_move", "secret_read"})
@@ -18,6 +18,9 @@ class Effect:
     target: str
     line: int
     text: str
+    #: the variables the target is computed from (none for a literal): a cell that binds one
+    #: of them anew points the same text at another target
+    reads: tuple[str, ...] = field(default=(), compare=False)
 
 
 # Calls whose effect and target are known: qualified name -> (kind, target position, keyword,
@@ -40,15 +43,12 @@ CALLS: dict[str, tuple[str, int | None, str, str]] = {
     "os.removedirs": (_D, 0, "name", "path"),
     **_each("os.rename os.replace os.renames shutil.move", (MOVE, 0, "src", "path")),
     **_each(
-        "os.mkdir os.makedirs os.chmod os.chown os.lchown os.truncate os.utime os.mkfifo "
-        "os.mknod os.open shutil.chown",
+        "os.mkdir os.makedirs os.truncate os.mkfifo os.mknod os.open",
         (_W, 0, "path", "path"),
     ),
-    **_each("os.symlink os.link", (_W, 1, "dst", "path")),
-    **_each(
-        "shutil.copy shutil.copy2 shutil.copyfile shutil.copytree shutil.copymode shutil.copystat",
-        (_W, 1, "dst", "path"),
-    ),
+    # links, permissions, owners and times are not writes that a write of the same path
+    # covers: they are "os" effects (the call's text), left to MODULE_KINDS
+    **_each("shutil.copy shutil.copy2 shutil.copyfile shutil.copytree", (_W, 1, "dst", "path")),
     "shutil.make_archive": (_W, 0, "base_name", "path"),
     "shutil.unpack_archive": (_W, 1, "extract_dir", "path"),
     **_each("numpy.save numpy.savez numpy.savez_compressed numpy.savetxt", (_W, 0, "file", "path")),
@@ -57,7 +57,7 @@ CALLS: dict[str, tuple[str, int | None, str, str]] = {
     "pandas.ExcelWriter": (_W, 0, "path", "path"),
     **_each(
         "logging.FileHandler logging.handlers.RotatingFileHandler "
-        "logging.handlers.TimedRotatingFileHandler",
+        "logging.handlers.TimedRotatingFileHandler logging.handlers.WatchedFileHandler",
         (_W, 0, "filename", "path"),
     ),
     "urllib.request.urlretrieve": ("network", 0, "url", "host"),
@@ -105,8 +105,14 @@ OPENERS = {  # qualified name -> default mode; the mode is the 2nd argument or m
 }
 DYNAMIC = word_set(
     "exec eval compile __import__ breakpoint importlib.import_module importlib.__import__ "
-    "runpy.run_path runpy.run_module code.interact"
+    "runpy.run_path runpy.run_module code.interact code.InteractiveInterpreter "
+    "code.InteractiveConsole code.compile_command codeop.compile_command codeop.Compile "
+    "codeop.CommandCompiler pickle.loads pickle.load pickle.Unpickler _pickle.loads "
+    "_pickle.load marshal.loads marshal.load dill.loads dill.load cloudpickle.loads "
+    "cloudpickle.load types.FunctionType types.CodeType"
 )
+#: run a statement given as text (a callable is no code of its own)
+CODE_RUNNERS = word_set("timeit.timeit timeit.repeat timeit.Timer cProfile.run profile.run")
 # Any other call below one of these modules (longest prefix wins) is an effect of this kind.
 MODULE_KINDS = {
     **_each(
@@ -118,7 +124,10 @@ MODULE_KINDS = {
         "socket urllib.request http.client requests httpx aiohttp urllib3 smtplib ftplib "
         "paramiko webbrowser telnetlib poplib imaplib xmlrpc.client websocket websockets "
         "http.server socketserver ssl pycurl boto3 botocore openai anthropic mistralai wandb "
-        "slack_sdk gspread tweepy twilio sendgrid google.cloud azure.storage kaggle",
+        "slack_sdk gspread tweepy twilio sendgrid google.cloud azure.storage kaggle "
+        "logging.handlers.SocketHandler logging.handlers.DatagramHandler "
+        "logging.handlers.SMTPHandler logging.handlers.HTTPHandler "
+        "logging.handlers.SysLogHandler logging.config.listen",
         "network",
     ),
     **_each(
@@ -127,8 +136,8 @@ MODULE_KINDS = {
         "database",
     ),
     **_each("pip", "package"),
-    **_each("importlib runpy", "dynamic"),
-    **_each("os shutil", "os"),
+    **_each("importlib runpy code codeop marshal", "dynamic"),
+    **_each("os shutil posix nt", "os"),
 }
 PURE = word_set(
     "os.getcwd os.getcwdb os.listdir os.scandir os.walk os.fwalk os.cpu_count os.fspath "
@@ -156,8 +165,17 @@ REFERENCE_OK = re.compile(
 )
 
 DELETE_METHODS = word_set("unlink rmdir")
-WRITE_METHODS = word_set(
-    "write_text write_bytes touch mkdir chmod lchmod symlink_to hardlink_to link_to"
+WRITE_METHODS = word_set("write_text write_bytes mkdir")
+#: Path methods that change a file's metadata or link it: "os" effects, never covered by a
+#: write of the same path
+OS_METHODS = word_set("touch chmod lchmod symlink_to hardlink_to link_to")
+#: archive members written out (not ``Series.str.extract``)
+EXTRACT_METHODS = word_set("extractall extract")
+#: modules other modules re-export as attributes (``glob.os``, ``shutil.os``): reached that
+#: way they are still these modules
+REEXPORTED = word_set(
+    "os posix nt shutil subprocess socket ctypes importlib builtins runpy pty "
+    "_posixsubprocess multiprocessing sqlite3 webbrowser urllib requests pickle marshal"
 )
 WRITER_METHODS = word_set(  # write to their first argument, when given one
     "to_csv to_parquet to_excel to_json to_pickle to_hdf to_feather to_stata to_orc to_html "
@@ -199,11 +217,15 @@ SQL_WRITE = re.compile(
     re.I,
 )
 SECRET = re.compile(
-    r"(?:^|[/\\~])\.ssh(?:[/\\]|$)|(?:^|[/\\])id_(?:rsa|dsa|ecdsa|ed25519)$"
+    r"(?:^|[/\\~])\.ssh(?:[/\\]|$)|(?:^|[/\\])id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?$"
     r"|\.(?:pem|key|p12|pfx|ppk|jks|keystore)$|(?:^|[/\\])\.env(?:\.[\w.-]+)?$"
     r"|(?:^|[/\\])_?\.?netrc$|(?:^|[/\\~])\.(?:aws|azure|gnupg)(?:[/\\]|$)"
     r"|(?:^|[/\\])\.(?:git-credentials|pgpass|npmrc|pypirc|dockercfg|my\.cnf)$"
-    r"|\.docker[/\\]config\.json$|\.kube[/\\]config$|gcloud[/\\]"
+    r"|\.docker[/\\]config\.json$|(?:^|[/\\~])\.(?:kube|docker)(?:[/\\]|$)|gcloud[/\\]|[/\\]gcloud$"
+    r"|application_default_credentials\.json$|(?:^|[/\\])\.(?:kaggle|huggingface)(?:[/\\]|$)"
+    r"|(?:^|[/\\])(?:kaggle\.json|\.boto|\.s3cfg|\.databrickscfg|\.vault-token|\.htpasswd"
+    r"|\.terraformrc|client_secrets?[^/\\]*\.json|secrets?\.(?:json|toml|ya?ml)"
+    r"|token\.(?:json|pickle))$|gh[/\\]hosts\.yml$|(?:^|[/\\])huggingface[/\\]token$"
     r"|^/etc/(?:shadow|gshadow|sudoers)|(?:^|[/\\])credentials(?:\.json)?$"
     r"|service[-_]?account[^/\\]*\.json$|(?:^|[/\\])(?:kernel|jpserver|nbserver)-[\w-]+\.json$"
     r"|jupyter[/\\]runtime(?:[/\\]|$)",
@@ -212,8 +234,22 @@ SECRET = re.compile(
 PROC_ENVIRON = re.compile(r"^/proc/[\w-]+/environ$")
 
 
+def rebased(qualified: str) -> str:
+    """``glob.os.remove`` -> ``os.remove``, ``posix.remove`` -> ``os.remove``: a module reached
+    through another module, or under its platform name, is the module itself."""
+    parts = qualified.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] in REEXPORTED:
+            parts = parts[i:]
+            break
+    if parts[0] in ("posix", "nt"):
+        parts[0] = "os"
+    return ".".join(parts)
+
+
 def kind_of(qualified: str) -> str | None:
     """The effect of calling ``qualified`` (None when pure or unknown)."""
+    qualified = rebased(qualified)
     if qualified in PURE or qualified.startswith("os.path.") or qualified == "os.path":
         return None
     if qualified.rsplit(".", 1)[0] in PURE:  # a method of a pure value: os.sep.join(...)

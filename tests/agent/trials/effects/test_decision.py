@@ -231,3 +231,155 @@ def test_a_candidate_that_does_not_compile_is_tried_it_runs_nothing():
     cut = "import os\nos.remove('x')\ncrimes = crime.resample('10YS'"
     assert trial_decision(original, cut).action == "try"
     assert trial_decision(original, "%%bash\nrm -rf data\n(").action != "try"
+
+
+# --- what IPython runs, not the raw text ---------------------------------------------------
+
+# candidates that do not parse as Python, but that IPython's transform makes run
+IPYTHON_FORMS = [
+    (";os.remove data/raw.csv", "file_delete"),
+    (",shutil.rmtree data", "file_delete"),
+    ("/os.system 'id'", "process"),
+    ("  totals = 1\n  os.remove('data/raw.csv')", "file_delete"),
+    (">>> import os\n>>> os.remove('data/raw.csv')", "file_delete"),
+    ("In [1]: import os\n   ...: os.remove('data/raw.csv')", "file_delete"),
+    ("In [1]: import os\nIn [2]: os.remove('data/raw.csv')", "file_delete"),
+    ("%%time\n;os.remove data/raw.csv", "file_delete"),
+    ("%timeit -n1 -r1 ;os.remove data/raw.csv", "file_delete"),
+    (FIXED + "\n;os.remove data/raw.csv", "file_delete"),
+    ("x = 1\n%history -f /home/user/.bashrc", "file_write"),
+    ("%load_ext evil_module", "dynamic"),
+]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "kind"), IPYTHON_FORMS, ids=[c[0][:30] for c in IPYTHON_FORMS]
+)
+def test_a_candidate_is_judged_by_what_ipython_runs(candidate, kind):
+    decision = trial_decision(ORIGINAL, candidate, earlier=SETUP)
+    assert decision.action != "try", decision
+    assert kind in {e.kind for e in decision.effects}, decision
+
+
+def test_a_candidate_is_tried_only_when_ipythons_text_does_not_compile_either():
+    assert trial_decision(ORIGINAL, ";os.remove data/raw.csv\nprint(", earlier=SETUP).action == (
+        "try"
+    )
+    assert trial_decision(ORIGINAL, "  x = (1,\n  os.remove('a')", earlier=SETUP).action == "try"
+
+
+def test_an_escape_line_is_compared_with_the_original_fairly():
+    """``;os.remove x`` deletes the file named "x", not the one in variable x."""
+    assert trial_decision("os.remove(x)\nprnt(1)", ";os.remove x").action == "approve"
+    assert trial_decision("os.remove('x')\nprnt(1)", ";os.remove x").action == "try"
+    assert trial_decision("df.to_csv('out')\nx", "df.to_csv(out)").action == "approve"
+    assert trial_decision("df.to_csv(out)\nx", "df.to_csv('out')").action == "approve"
+
+
+def test_an_unparsable_original_is_read_as_ipython_runs_it_too():
+    original = ";os.remove data/raw.csv\nprnt(1"
+    assert trial_decision(original, ";os.remove data/raw.csv\nprint(1)").action == "try"
+    assert trial_decision(original, "os.remove('data/raw.csv')\nprint(1)").action == "try"
+    assert trial_decision(original, "os.remove('data/other.csv')\nprint(1)").action == "approve"
+
+
+def test_without_ipython_an_unparsable_candidate_needs_approval(monkeypatch):
+    from jupyter_devstral.agent.trials.effects import clear_caches, ipython_syntax
+
+    monkeypatch.setattr(ipython_syntax, "_MANAGER", [None])
+    clear_caches()
+    try:
+        decision = trial_decision(ORIGINAL, ";os.remove data/raw.csv", earlier=SETUP)
+        assert decision.action == "approve"
+        assert decision.effects[0].kind == "dynamic"
+        assert trial_decision(ORIGINAL, "print(", earlier=SETUP).action == "approve"
+        assert trial_decision(ORIGINAL, "!rm -rf data", earlier=SETUP).action == "propose"
+        assert trial_decision(ORIGINAL, FIXED, earlier=SETUP).action == "try"
+    finally:
+        clear_caches()
+
+
+# --- a target named by a variable the candidate binds anew ---------------------------------
+
+REBOUND_EARLIER = [
+    "import os\nimport pandas as pd\npath = 'out.csv'\nout = 'o.csv'",
+    "def save(df, p):\n    df.to_csv(p)",
+    "def save_out():\n    df.to_csv(out)",
+]
+# (original, candidate, action)
+REBOUND = [
+    (
+        "df.to_csv(path)\nprnt(1)",
+        "path = '/home/user/.bashrc'\ndf.to_csv(path)\nprint(1)",
+        "approve",
+    ),
+    ("df.to_csv(path)\nprnt(1)", "df.to_csv(path)\nprint(1)", "try"),
+    (
+        "path = 'a.csv'\ndf.to_csv(path)\nprnt(1)",
+        "path = 'a.csv'\ndf.to_csv(path)\nprint(1)",
+        "try",
+    ),
+    (
+        "path = 'a.csv'\ndf.to_csv(path)\nprnt(1)",
+        "path = '/etc/x'\ndf.to_csv(path)\nprint(1)",
+        "approve",
+    ),
+    (
+        "b = 'out'\np = b + '/a.csv'\ndf.to_csv(p)\nprnt(1)",
+        "b = '/home'\np = b + '/a.csv'\ndf.to_csv(p)",
+        "approve",
+    ),
+    ("save(df, path)\nprnt(1)", "path = '/x'\nsave(df, path)", "approve"),
+    ("save_out()\nprnt(1)", "out = '/home/user/.bashrc'\nsave_out()", "approve"),
+    ("save_out()\nprnt(1)", "save_out()\nprint(1)", "try"),
+    (
+        "k = os.environ[key]\nprnt(1)",
+        "key = 'AWS_SECRET_ACCESS_KEY'\nk = os.environ[key]",
+        "approve",
+    ),
+    (
+        "for f in files:\n    os.remove(f)\nprnt(1)",
+        "for f in files:\n    os.remove(f)\nprint(1)",
+        "try",
+    ),
+    ("os.remove(f)\nprnt(1)", "for f in files:\n    os.remove(f)", "approve"),
+    ("df.to_csv(path)\nprnt(1)", "def w(path):\n    df.to_csv(path)\nw('/etc/x')", "approve"),
+    ("df.to_csv(path)\nprnt(1)", "with open(p) as path:\n    df.to_csv(path)", "approve"),
+    ("df.to_csv(path)\nprnt(1)", "[df.to_csv(path) for path in paths]", "approve"),
+    ("df.to_csv(path)\nprnt(1)", "path += '/../../.bashrc'\ndf.to_csv(path)", "approve"),
+    ("df.to_csv(path)\nprnt(1)", "import path\ndf.to_csv(path)", "approve"),
+]
+
+
+@pytest.mark.parametrize(
+    ("original", "candidate", "action"), REBOUND, ids=[r[1][:40] for r in REBOUND]
+)
+def test_a_target_variable_bound_anew_is_a_new_target(original, candidate, action):
+    decision = trial_decision(original, candidate, earlier=REBOUND_EARLIER)
+    assert decision.action == action, decision
+
+
+# --- links, permissions and times are not covered by a write of the same path ---------------
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "os.symlink('/home/user/.ssh/id_rsa', 'out.csv')",
+        "os.link('/etc/passwd', 'out.csv')",
+        "os.chmod('out.csv', 0o777)",
+        "os.chown('out.csv', 0, 0)",
+        "os.utime('out.csv', (0, 0))",
+        "shutil.copystat('/etc/passwd', 'out.csv')",
+        "shutil.copymode('/etc/passwd', 'out.csv')",
+        "Path('out.csv').chmod(0o777)",
+        "Path('out.csv').touch()",
+        "Path('out.csv').symlink_to('/etc/passwd')",
+    ],
+)
+def test_link_and_metadata_calls_are_not_writes_the_original_covers(candidate):
+    original = "df.to_csv('out.csv')\nprnt(1)"
+    decision = trial_decision(original, "df.to_csv('out.csv')\n" + candidate, earlier=SETUP)
+    assert decision.action == "approve", decision
+    assert "os" in {e.kind for e in decision.effects}, decision
+    assert trial_decision(original + "\n" + candidate, candidate, earlier=SETUP).action == "try"

@@ -322,3 +322,113 @@ def test_hostile_inputs_do_not_crash():
     for source in (deep, "a" * 100_000, "!" * 50, "%%bash", "%%writefile", "= !", "%", "!"):
         effects_of(source)
         trial_decision(source, source)
+
+
+# --- effectful modules reached another way -------------------------------------------------
+
+# (cell, effects that must be found)
+INDIRECT = [
+    ("import glob\nglob.os.remove('a')", {("file_delete", "a")}),
+    ("import shutil\nshutil.os.system('id')", {("process", "id")}),
+    ("import pathlib\nm = pathlib.os\nm.remove('a')", {("file_delete", "a")}),
+    ("import posix\nposix.remove('a')", {("file_delete", "a")}),
+    ("import nt\nnt.unlink('a')", {("file_delete", "a")}),
+    (
+        "import importlib\nm = importlib.import_module(name)",
+        {("dynamic", "importlib.import_module(name)")},
+    ),
+    ("m = __import__(name)", {("dynamic", "__import__(name)")}),
+    ("import os\nm = os\nm.remove(p)", {("os", "os"), ("file_delete", "p")}),
+    ("import os\nrun_it(os)", {("os", "os")}),
+    ("import subprocess\ntools = {'s': subprocess}", {("process", "subprocess")}),
+    ("import os\nf = os.remove\nf(p)", {("file_delete", "p")}),
+    ("import os\ngetattr(os, 'remove')(p)", {("file_delete", "p")}),
+    ("import timeit\ntimeit.timeit('import os; os.remove(1)', number=1)", {"dynamic"}),
+    ("from timeit import Timer\nTimer(stmt=code).timeit()", {"dynamic"}),
+    ("import pickle\nobj = pickle.loads(blob)", {"dynamic"}),
+    ("import marshal\nexec(marshal.loads(blob))", {"dynamic"}),
+    ("import code\ncode.interact()", {"dynamic"}),
+    ("import code\ncode.InteractiveInterpreter().runsource(s)", {"dynamic"}),
+    ("import runpy\nrunpy.run_module('evil')", {"dynamic"}),
+    ("exec(text)", {"dynamic"}),
+    ("eval(compile(text, 'x', 'eval'))", {"dynamic"}),
+    (
+        "import logging.handlers\nlogging.handlers.SocketHandler('h.org', 9020)",
+        {("network", "h.org")},
+    ),
+    (
+        "from logging.handlers import SMTPHandler\nSMTPHandler('mail.org', 'a', 'b', 'c')",
+        {"network"},
+    ),
+    ("import logging.handlers\nlogging.handlers.HTTPHandler('h.org', '/log')", {"network"}),
+    (
+        "import tarfile\ntarfile.open('a.tgz').extractall('/home/user')",
+        {("file_write", "/home/user")},
+    ),
+    (
+        "import zipfile\nwith zipfile.ZipFile('a.zip') as z:\n    z.extractall()",
+        {("file_write", ".")},
+    ),
+    ("z.extract('member', path='/etc')", {("file_write", "/etc")}),
+    ("from pathlib import Path\nf = Path(p).unlink\nf()", {("file_delete", "p.unlink")}),
+    ("from pathlib import Path\nlist(map(Path.unlink, files))", {("file_delete", "Path.unlink")}),
+    ("w = p.write_text\nw('x')", {("file_write", "p.write_text")}),
+]
+
+
+def _has(found, expected):
+    return all(e in found or e in {k for k, _ in found} for e in expected)
+
+
+@pytest.mark.parametrize(("source", "expected"), INDIRECT, ids=[c[0][:40] for c in INDIRECT])
+def test_effectful_modules_reached_indirectly(source, expected):
+    found = kinds(source)
+    assert _has(found, expected), found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import timeit\ntimeit.timeit(lambda: sum(range(9)), number=10)",
+        "s = df['a'].str.extractall(r'(\\d)')",
+        "import os\nprint(os.sep, os.path.join('a', 'b'), os.getcwd())",
+        "import os\nisinstance(p, os.PathLike)",
+        "import scipy\nb, a = scipy.signal.butter(4, 0.1)",
+        "import numpy as np\nx = np.random.default_rng(0).random(3)",
+    ],
+)
+def test_ordinary_code_stays_without_effects(source):
+    assert effects_of(source) == []
+
+
+# --- key files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "open('.env').read()",
+        "open('credentials.json').read()",
+        "open(os.path.expanduser('~/.aws/credentials')).read()",
+        "open(os.path.expanduser('~/.ssh/id_ed25519')).read()",
+        "open(os.path.expanduser('~/.ssh/id_ecdsa_sk')).read()",
+        "Path('~/.netrc').expanduser().read_text()",
+        "open('/home/u/.pgpass').read()",
+        "open('.git-credentials').read()",
+        "open('server.pem').read()",
+        "open('tls/server.key').read()",
+        "(Path.home() / '.kube' / 'config').read_text()",
+        "open('/home/u/.kube/config').read()",
+        "open(home + '/.config/gcloud/application_default_credentials.json').read()",
+        "open('~/.docker/config.json').read()",
+        "open('/home/u/.pypirc').read()",
+        "open('/home/u/.kaggle/kaggle.json').read()",
+        "open('/home/u/.cache/huggingface/token').read()",
+        "open('.streamlit/secrets.toml').read()",
+        "open('client_secret_123.apps.json').read()",
+        "open('/home/u/.config/gh/hosts.yml').read()",
+        "open(f'{home}/.s3cfg').read()",
+    ],
+)
+def test_key_files_are_secret_reads(source):
+    assert "secret_read" in {k for k, _ in kinds(source, ["import os\nfrom pathlib import Path"])}

@@ -274,3 +274,15 @@ def test_matplotlib_axes_reprs_of_two_versions_are_the_same():
     old = [{"output_type": "execute_result", "data": {"text/plain": "<AxesSubplot:xlabel='date'>"}}]
     new = [{"output_type": "execute_result", "data": {"text/plain": "<Axes: xlabel='date'>"}}]
     assert compare_outputs(old, new).verdict == "same"
+
+
+def test_a_set_printed_in_another_order_is_the_same_set():
+    same = compare_outputs(stdout("{'b', 'a', 'c'}\n"), stdout("{'a', 'c', 'b'}\n"))
+    assert same.verdict == "same"
+    assert compare_outputs(result("{'b', 'a'}"), result("{'a', 'b'}")).verdict == "same"
+    assert compare_outputs(result("{'b', 'a'}"), result("{'a', 'd'}")).verdict == "different"
+    # a list is ordered; a dict is not a set
+    assert compare_outputs(result("['b', 'a']"), result("['a', 'b']")).verdict == "different"
+    assert compare_outputs(result("{'b': 1, 'a': 2}"), result("{'a': 1, 'b': 2}")).verdict == (
+        "different"
+    )

@@ -114,10 +114,16 @@ def _trust_rows(magics: Any, s: dict[str, Any], sources: dict[str, str]) -> list
         parts = ["fork"]
         if iso.get("process_group"):
             parts.append("own process group")
+        if iso.get("pid_namespace"):
+            parts.append("own PID namespace")
         if iso.get("rlimits"):
             parts.append("limits " + ", ".join(r.removeprefix("RLIMIT_") for r in iso["rlimits"]))
         parts.append(
-            "no network (namespace)"
+            (
+                "no network (namespace)"
+                if iso.get("network_reentry")
+                else "no network (namespace; root may re-enter it)"
+            )
             if iso.get("network_namespace")
             else "network NOT isolated (no unprivileged namespaces here)"
         )

@@ -9,7 +9,12 @@ it sees every live variable while the user's real state stays untouched whatever
   The supervisor fences itself in (:mod:`.trial_fence`: session and process group, descriptors,
   rlimits, OOM score, network namespace, subreaper), so a daemonised grandchild stays in its
   tree; :func:`~.trial_fence.isolation` says what this machine allows, each result's
-  ``isolation`` what was applied.
+  ``isolation`` what was applied. Where Linux allows a PID namespace, a third process sits
+  between them, its pid 1 (:func:`~.trial_fence.namespace_init`): nothing in the namespace can
+  signal the supervisor, and all of it dies with that pid 1, ``setsid`` daemons included.
+- the trial's frames carry a random token and are written by code bound before the candidate
+  runs, with the helper modules out of the trial's ``sys.modules``: a line a candidate writes
+  to the pipe itself is not taken, and turns a success into a ``ForgedResult`` failure.
 - the trial runs each cell as IPython would (:mod:`.trial_cell`), captures its outputs in
   nbformat shape, bounded, with nothing published on the kernel's sockets
   (:mod:`.trial_capture`), and writes one JSON line per step (frames). The kernel side stops
@@ -20,12 +25,14 @@ it sees every live variable while the user's real state stays untouched whatever
   later.
 """
 
+import builtins
 import json
 import os
 import select
 import signal
 import sys
 import time
+import types
 
 if __package__:  # imported from jupyter_devstral.agent
     from . import trial_capture as _capture
@@ -53,27 +60,46 @@ POLL = 0.05
 
 # -- the supervisor and the trial process --------------------------------------------------
 def _supervise(write_fd, parent, job, settings):
-    """The fork of the kernel: fence in, run the trial in a child, then kill what it left."""
+    """The fork of the kernel: fence in, run the trial in a child (under a pid 1 of its own
+    PID namespace where there is one: :func:`~.trial_fence.namespace_init`), then kill what
+    it left."""
     write_fd = _fence.above_stdio(write_fd)  # 0-2 become /dev/null
     applied = _fence.harden(write_fd, parent, settings)
-    _send(write_fd, {"kind": "isolation", "applied": applied})
+    send = _reporter(write_fd, job["token"])
+    if not applied.get("pid_namespace"):
+        send({"kind": "isolation", "applied": applied})
     me = os.getpid()
+    status_r, status_w = os.pipe() if applied.get("pid_namespace") else (None, None)
+
+    def trial():  # the trial process's exit code
+        try:
+            _run_trial(write_fd, job, applied)
+            return 0
+        except BaseException:  # noqa: BLE001 (a broken pipe, a stray exit: report by status)
+            return 70
+
     try:
-        pid = os.fork()
+        pid = _fence.fork()
     except OSError as exc:  # no second process: run it here, clear up the same way
         applied["skipped"].append(f"trial process: {exc}")
         pid = 0
-    if pid == 0:
-        code = 0
+        if status_w is not None:  # outside the PID namespace after all
+            applied["pid_namespace"] = False
+            _fence.seal_network(applied)
+            send({"kind": "isolation", "applied": applied})
+    if pid == 0 and os.getpid() != me:
+        code = 70
         try:
-            if os.getpid() != me:
-                _fence.die_with_parent()
-            _run_trial(write_fd, job, applied)
-        except BaseException:  # noqa: BLE001 (a broken pipe, a stray exit: report by status)
-            code = 70
-        if os.getpid() != me:
+            _fence.die_with_parent()
+            if status_w is not None:
+                os.close(status_r)
+                _fence.namespace_init(status_w, lambda: _enter(applied, send), trial)
+            _fence.become_subreaper()  # the candidate's orphans stay in the trial's tree
+            code = trial()
+        finally:
             os._exit(code)
-        status = code << 8
+    if pid == 0:
+        status = trial() << 8
     else:
         status = None
         while status is None:
@@ -83,6 +109,9 @@ def _supervise(write_fd, parent, job, settings):
                 break
             if done == pid:
                 status = raw
+    if status_w is not None:
+        os.close(status_w)
+        status = _fence.trial_status(status_r, status)
     _fence.stop_and_kill()
     until = time.monotonic() + 2
     while time.monotonic() < until:
@@ -91,20 +120,87 @@ def _supervise(write_fd, parent, job, settings):
                 time.sleep(0.005)
         except ChildProcessError:
             break
-    try:  # leading newline: ends a line the trial may have left half-written
+    try:  # the kernel side may have stopped reading: never wait for it
         os.set_blocking(write_fd, False)
-        os.write(write_fd, b"\n" + json.dumps({"kind": "exit", "status": status}).encode() + b"\n")
+        send({"kind": "exit", "status": status}, patient=False)
     except OSError:
         pass
 
 
-def _send(fd, frame):
-    data = memoryview((json.dumps(frame, default=str) + "\n").encode())
-    while data:
-        try:
-            data = data[os.write(fd, data) :]
-        except BlockingIOError:  # a candidate may have made the pipe non-blocking
-            select.select([], [fd], [], 1)
+def _enter(applied, send):
+    """In pid 1 of the trial's PID namespace, before the trial: its own /proc, the network
+    sealed (both need CAP_SYS_ADMIN, which root's trial then drops), and the fence's report."""
+    applied["own_proc"] = _fence.own_proc()
+    if not applied["own_proc"]:
+        applied["skipped"].append("own /proc: refused by this kernel (it shows the kernel's pids)")
+    _fence.seal_network(applied)
+    send({"kind": "isolation", "applied": applied})
+
+
+def _reporter(fd, token, dumps=json.dumps, write=os.write, wait=select.select, copy=dict):
+    """The trial's only way to report: ``send(frame)`` writes the frame as a JSON line that
+    carries this trial's random ``token`` (a line without it is not the trial's own, see
+    :class:`_Frames`), after a newline that ends a line a candidate may have left half-written.
+    What it uses is bound here, before any candidate runs, so that a candidate patching the
+    modules cannot change what it sends."""
+
+    def send(frame, patient=True):
+        data = memoryview(("\n" + dumps(copy(frame, t=token), default=str) + "\n").encode())
+        while data:
+            try:
+                data = data[write(fd, data) :]
+            except BlockingIOError:  # a candidate may have made the pipe non-blocking
+                if not patient:
+                    return
+                wait([], [fd], [], 1)
+
+    return send
+
+
+def _sealed(module, **extra):
+    """A private copy of ``module`` for the trial process, made before the candidate runs: its
+    functions and classes re-made over a copy of its namespace, builtins included (``extra``
+    replaces names: the siblings' own copies), so a candidate that patches the module, its
+    classes or builtins afterwards (reached through any other module that refers to it)
+    changes nothing the copy runs. Shared state (``_SINK``, ``_ALARM``) stays shared."""
+    original = vars(module)
+    space = {**vars(builtins), **original, **extra}
+
+    def rebind(value):
+        if isinstance(value, types.FunctionType) and value.__globals__ is original:
+            copy = types.FunctionType(
+                value.__code__, space, value.__name__, value.__defaults__, value.__closure__
+            )
+            copy.__kwdefaults__, copy.__qualname__ = value.__kwdefaults__, value.__qualname__
+            return copy
+        if isinstance(value, type) and value.__module__ == module.__name__:
+            members = {k: rebind(v) for k, v in vars(value).items()}
+            members.pop("__dict__", None)
+            members.pop("__weakref__", None)
+            return type(value.__name__, value.__bases__, members)
+        return value
+
+    for name, value in list(original.items()):
+        if name not in extra:
+            space[name] = rebind(value)
+    return types.SimpleNamespace(**space)
+
+
+def _hide_helpers(modules=sys.modules):
+    """In the trial process only (never in the kernel): take this module and its siblings out
+    of ``sys.modules`` and out of their package, the ``__devstral_*`` helpers with them, so a
+    candidate cannot reach by name the code that reports its result; importing them again
+    gives fresh copies, which the trial does not use."""
+    ours = {id(module) for module in (_capture, _cell, _fence, modules.get(__name__))}
+    for name, module in list(modules.items()):
+        if name.startswith("__devstral_") or id(module) in ours:
+            del modules[name]
+            package, _, leaf = name.rpartition(".")
+            if package and getattr(modules.get(package), leaf, None) is module:
+                try:
+                    delattr(modules[package], leaf)
+                except AttributeError:
+                    pass
 
 
 def _user_namespace():
@@ -116,42 +212,51 @@ def _user_namespace():
 
 
 def _run_trial(write_fd, job, applied):
-    """Names before, the candidate, names after, then the following cells, one frame each."""
+    """Names before, the candidate, names after, then the following cells, one frame each.
+    Everything used after the candidate ran is bound before it runs, from private copies of
+    the helper modules (:func:`_sealed`), and the modules are out of ``sys.modules`` by then
+    (:func:`_hide_helpers`)."""
     _fence.trial_signals()
     shell, namespace = _user_namespace()
-    _capture.capture_channels(shell)
+    fence, capture = _sealed(_fence), _sealed(_capture)
+    cell = _sealed(_cell, _capture=capture, _fence=fence)
+    capture.capture_channels(shell)
+    send = _reporter(write_fd, job.pop("token"))
+    run_cell, cell_error, describe_all = cell.run_cell, cell.error, capture.describe_names
+    monotonic, enumerate_, copy = time.monotonic, enumerate, dict
     names, after, budget = job["names"], job["after"], job["after_budget"]
+    _hide_helpers()
 
     def send_names(when):
         if names:
-            described = describe_names(namespace, names)
-            _send(write_fd, {"kind": "names", "when": when, "names": described})
+            send({"kind": "names", "when": when, "names": describe_all(namespace, names)})
 
     send_names("before")
     late = f"ran longer than {job['timeout']:g} s"
-    cell = _cell.run_cell(job["source"], namespace, shell, job["timeout"], late, applied)
+    cell = run_cell(job["source"], namespace, shell, job["timeout"], late, applied)
+    ok = cell["ok"] is True
     try:
-        _send(write_fd, dict(cell, kind="candidate"))
+        send(copy(cell, kind="candidate", ok=ok))
     except MemoryError:  # the namespace holds the bomb: report that much
-        error = _cell.error("MemoryError", "the trial ran out of memory", "memory")
-        _send(write_fd, {"kind": "candidate", "ok": False, "error": error})
+        error = cell_error("MemoryError", "the trial ran out of memory", "memory")
+        send({"kind": "candidate", "ok": False, "error": error})
     send_names("after")
-    skipped = "the candidate failed" if after and not cell["ok"] else None
-    start, words = time.monotonic(), f"{budget:g} s budget for the following cells"
+    skipped = "the candidate failed" if after and not ok else None
+    start, words = monotonic(), f"{budget:g} s budget for the following cells"
     spent = f"the {words} was spent"
-    for index, source in enumerate(after if cell["ok"] else ()):
-        left = budget - (time.monotonic() - start)
+    for index, source in enumerate_(after if ok else ()):
+        left = budget - (monotonic() - start)
         if left <= 0:
             skipped = spent
             break
         late = f"ran longer than the {left:.3g} s left of the {words}"
-        result = _cell.run_cell(source, namespace, shell, left, late, applied)
-        _send(write_fd, dict(result, kind="after", index=index))
-        if not result["ok"]:
+        result = run_cell(source, namespace, shell, left, late, applied)
+        send(copy(result, kind="after", index=index))
+        if result["ok"] is not True:
             timed_out = result["error"]["ename"] == "TimeoutError"
             skipped = spent if timed_out else f"following cell {index} failed"
             break
-    _send(write_fd, {"kind": "end", "skipped": skipped})
+    send({"kind": "end", "skipped": skipped})
 
 
 # -- the kernel side -----------------------------------------------------------------------
@@ -165,10 +270,13 @@ def _cell_result(frame):
 
 
 class _Frames:
-    """What the trial sent back: one JSON object per line, bounded in total."""
+    """What the trial sent back: one JSON object per line, bounded in total. A line without
+    the trial's token, or a second result for the same cell, did not come from the trial's
+    own reporting code (a candidate wrote to the pipe): it is counted in ``forged``, never
+    taken."""
 
-    def __init__(self, fd):
-        self.fd, self.pending, self.total = fd, [], 0
+    def __init__(self, fd, token):
+        self.fd, self.token, self.pending, self.total, self.forged = fd, token, [], 0, 0
         self.isolation, self.candidate, self.end, self.exit = None, None, None, None
         self.after, self.names = {}, {"before": {}, "after": {}}
 
@@ -194,18 +302,29 @@ class _Frames:
         return None
 
     def _take(self, line):
+        if not line.strip():
+            return
         try:
             frame = json.loads(line)
         except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or frame.get("t") != self.token:
+            self.forged += 1
             return
-        kind = frame.get("kind") if isinstance(frame, dict) else None
+        kind = frame.get("kind")
         if kind == "names" and frame.get("when") in self.names:
             if isinstance(frame.get("names"), dict):
                 self.names[frame["when"]] = frame["names"]
         elif kind == "after" and isinstance(frame.get("index"), int):
-            self.after[frame["index"]] = _cell_result(frame)
+            if frame["index"] in self.after:
+                self.forged += 1
+            else:
+                self.after[frame["index"]] = _cell_result(frame)
         elif kind == "candidate":
-            self.candidate = _cell_result(frame)
+            if self.candidate is not None:
+                self.forged += 1
+            else:
+                self.candidate = _cell_result(frame)
         elif kind == "isolation" and isinstance(frame.get("applied"), dict):
             self.isolation = frame["applied"]
         elif kind in ("end", "exit"):
@@ -313,6 +432,13 @@ def _death(status, applied):
     return f"the trial process died (exit status {os.WEXITSTATUS(status)})", None
 
 
+_FORGED = {
+    "ename": "ForgedResult",
+    "evalue": "the candidate wrote to the trial's result pipe itself: its result cannot be trusted",
+    "traceback": [],
+}
+
+
 def _not_run(error, skipped):
     """A following cell that did not finish: stopped by ``error``, or ``skipped`` for a reason."""
     return {"ok": False, "outputs": [], "error": error, "seconds": 0.0, "skipped": skipped}
@@ -349,6 +475,11 @@ def _assemble(job, frames, state, status, elapsed):
         result = _failed(stop(f"ran longer than {timeout:g} s"), round(elapsed, 3), applied)
     else:
         result = dict(frames.candidate, isolation=applied)
+    if frames.forged:
+        result["forged_frames"] = frames.forged
+        if result["ok"]:  # whatever the candidate claimed, its success cannot be told
+            result["ok"], result["error"] = False, dict(_FORGED)
+            frames.after.clear()  # nor what the following cells did in its namespace
     entries, reason = [], (frames.end or {}).get("skipped")
     if reason is None and not result["ok"]:
         reason = "the candidate failed"
@@ -398,6 +529,7 @@ def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), l
         "after": after,
         "after_budget": float(after_budget),
         "names": [str(n) for n in names],
+        "token": os.urandom(16).hex(),  # marks the trial's own frames (see _Frames)
     }
     read_fd, write_fd = os.pipe()
     parent, start = os.getpid(), time.monotonic()
@@ -415,7 +547,7 @@ def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), l
             os._exit(0)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    frames, supervisor, state = _Frames(read_fd), _Supervisor(pid), "interrupted"
+    frames, supervisor, state = _Frames(read_fd, job["token"]), _Supervisor(pid), "interrupted"
     try:
 
         def after_deadline():  # the following cells' budget starts when the candidate is done

@@ -7,10 +7,18 @@ as the platform allows, and a step that is not available is skipped and recorded
 (:func:`isolation` says what this machine can do; :func:`harden` returns what was applied):
 a new session and process group, every inherited descriptor closed but the result pipe (0-2
 go to /dev/null: the kernel's ZMQ sockets are unreachable), rlimits (address space, CPU
-seconds, file size, processes, no core files), ``oom_score_adj`` raised to 1000, a new network
-namespace (Linux; a user namespace too where that is what the kernel allows unprivileged),
-death with the kernel and a child subreaper, so a daemonised grandchild is re-parented to the
-supervisor and :func:`stop_and_kill` finds it in its tree.
+seconds, file size, processes, no core files), ``oom_score_adj`` raised to 1000, death with
+the kernel and a child subreaper, so a daemonised grandchild is re-parented to the supervisor
+and :func:`stop_and_kill` finds it in its tree.
+
+On Linux, where the kernel allows it, the trial also gets its own PID namespace, whose pid 1
+is a tiny reaper (:func:`namespace_init`) forked by the supervisor: a process in it cannot
+leave it (``setsid`` does not, ``setns`` cannot go up), cannot name the supervisor to kill it,
+and dies with it, since the kernel kills a whole namespace when its pid 1 exits. And a
+network namespace with only a loopback device, which root could leave again with ``setns``
+on ``/proc/1/ns/net``: root's trial drops CAP_SYS_ADMIN for that (a user namespace instead
+would hide other users' files from it); unprivileged, the namespaces come inside a user
+namespace, which holds no capability over the initial namespaces.
 """
 
 import json
@@ -31,7 +39,9 @@ except ImportError:  # Windows: no fork() either (can_fork() is False)
 MiB, GiB = 1 << 20, 1 << 30
 LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "file_bytes", "processes", "network")
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+PR_CAPBSET_DROP, CAP_SYS_ADMIN, CAPABILITY_VERSION_3 = 24, 21, 0x20080522
+CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x20000, 2, 4, 8, 0x4000, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
@@ -45,8 +55,11 @@ _ISOLATION = {}
 
 def isolation():
     """What a trial's fork is fenced in by here (probed once, by a tiny fork; then cached):
-    ``{"fork", "process_group", "descendant_sweep", "rlimits": [...], "oom_score_adj",
-    "network_namespace", "user_namespace", "closes_inherited_fds"}``."""
+    ``{"fork", "process_group", "descendant_sweep", "pid_namespace", "rlimits": [...],
+    "oom_score_adj", "network_namespace", "user_namespace", "network_reentry",
+    "closes_inherited_fds"}``; ``network_reentry`` says what keeps the trial from going back
+    into the kernel's network namespace ("user namespace", "no CAP_SYS_ADMIN") or None where
+    nothing does (root keeping CAP_SYS_ADMIN) or there is no namespace."""
     if not _ISOLATION:
         fork = can_fork()
         probe = _probe() if fork else {}
@@ -60,10 +73,12 @@ def isolation():
             fork=fork,
             process_group=fork and hasattr(os, "setsid") and hasattr(os, "killpg"),
             descendant_sweep=bool(probe.get("subreaper")) and os.path.isdir("/proc/self"),
+            pid_namespace=bool(probe.get("pid")),
             rlimits=rlimits if fork else [],
             oom_score_adj=bool(probe.get("oom_score_adj")),
             network_namespace=probe.get("network") in ("net", "user+net"),
             user_namespace=probe.get("network") == "user+net",
+            network_reentry=probe.get("reentry"),
             closes_inherited_fds=fork,
         )
     return dict(_ISOLATION)
@@ -76,7 +91,12 @@ def _probe():
     if pid == 0:
         try:
             os.close(read_fd)
-            report = {"network": _unshare_network() if sys.platform.startswith("linux") else None}
+            linux = sys.platform.startswith("linux")
+            report = _unshare_namespaces(True, True) if linux else {}
+            sealed = {"network_namespace": report.get("network"), "skipped": []}
+            sealed["network_reentry"] = report.get("reentry")
+            seal_network(sealed)
+            report["reentry"] = sealed["network_reentry"]
             report["subreaper"] = _prctl(PR_SET_CHILD_SUBREAPER, 1)
             report["oom_score_adj"] = _write_proc("/proc/self/oom_score_adj", "1000")
             os.write(write_fd, json.dumps(report).encode())
@@ -265,31 +285,154 @@ def fork():
 
 
 # -- the supervisor's fence ----------------------------------------------------------------
-def _unshare_network():
-    """Move this single-threaded process into a new network namespace with only a loopback
-    device: "net" (root: CAP_SYS_ADMIN), "user+net" (unprivileged, uid mapped to itself), or
-    None where the kernel refuses both."""
+def _unshare_namespaces(network, pid):
+    """Move this single-threaded process into new namespaces: a network namespace with only a
+    loopback device (``network``) and a PID namespace for its next child (``pid``). Returns
+    ``{"network": "net" | "user+net" | None, "pid": bool, "reentry": str | None}``: privileged
+    (root: CAP_SYS_ADMIN) the namespaces alone (:func:`seal_network` then keeps the trial out
+    of the kernel's network namespace); else inside a new user namespace (uid and gid mapped
+    to themselves), which has no capability over the initial namespaces; without a PID
+    namespace where the kernel refuses one."""
+    found = {"network": None, "pid": False, "reentry": None}
+    net, newpid = CLONE_NEWNET if network else 0, CLONE_NEWPID if pid else 0
+    tries = [net | newpid, CLONE_NEWUSER | net | newpid]
+    if net and newpid:  # no PID namespace here: the network one alone
+        tries += [net, CLONE_NEWUSER | net]
     uid, gid = os.getuid(), os.getgid()
-    if _libc_call("unshare", CLONE_NEWNET):
-        kind = "net"
-    elif _libc_call("unshare", CLONE_NEWUSER | CLONE_NEWNET):
-        kind = "user+net"
-        _write_proc("/proc/self/setgroups", "deny")
-        _write_proc("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write_proc("/proc/self/gid_map", f"{gid} {gid} 1")
+    for flags in tries:
+        if _libc_call("unshare", flags):
+            break
     else:
-        return None
+        return found
+    user = bool(flags & CLONE_NEWUSER)
+    if user:
+        _map_ids(uid, gid)
+    found["pid"] = bool(flags & CLONE_NEWPID)
+    if not flags & CLONE_NEWNET:
+        return found
+    found["network"] = "user+net" if user else "net"
     try:  # loopback up: the trial's own local servers work; the kernel's stay out of reach
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            flags = struct.unpack(
+            up = struct.unpack(
                 "16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, b"lo".ljust(40, b"\0"))[:18]
             )[1]
             fcntl.ioctl(
-                sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP).ljust(40, b"\0")
+                sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", up | IFF_UP).ljust(40, b"\0")
             )
     except Exception:
         pass
-    return kind
+    found["reentry"] = "user namespace" if user else None  # root: see seal_network()
+    return found
+
+
+def seal_network(applied):
+    """Keep a root trial from going back into the kernel's network namespace (``setns``):
+    drop CAP_SYS_ADMIN, or where that fails enter a user namespace (which hides other users'
+    files from root: the second choice). Records how in ``applied["network_reentry"]``.
+    Done by the last process before the trial (the PID namespace's pid 1 mounts its /proc
+    first, which needs CAP_SYS_ADMIN)."""
+    if applied.get("network_namespace") != "net" or applied.get("network_reentry"):
+        return
+    if _drop_capability(CAP_SYS_ADMIN):
+        applied["network_reentry"] = "no CAP_SYS_ADMIN"
+    elif _libc_call("unshare", CLONE_NEWUSER):
+        _map_ids(os.getuid(), os.getgid())
+        applied["network_reentry"] = "user namespace"
+    else:
+        applied["skipped"].append("network namespace: root may leave it (setns)")
+
+
+def own_proc():
+    """In pid 1 of a new PID namespace: a mount namespace of its own, nothing in it shared
+    with the kernel's, and a /proc of the trial's PID namespace, so that ``os.getpid()`` and
+    /proc agree in the trial (psutil and the like). False where the kernel refuses (then
+    /proc shows the kernel's pids)."""
+    ctypes, libc = load_libc()
+    if libc is None or not _libc_call("unshare", CLONE_NEWNS):
+        return False
+    mount = libc.mount
+    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+    mount.argtypes += [ctypes.c_void_p]
+    if mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False  # without this a mount could reach the kernel's namespace: none
+    return mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0
+
+
+def _map_ids(uid, gid):
+    """In a fresh user namespace: this uid and gid mapped to themselves, nothing else."""
+    _write_proc("/proc/self/setgroups", "deny")
+    _write_proc("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write_proc("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _drop_capability(cap):
+    """Drop ``cap`` from this process's bounding, effective, permitted and inheritable sets
+    (Linux, through libc's capget/capset), so neither this process nor what it executes (a
+    setuid program included) has it; False where that cannot be done."""
+    ctypes, libc = load_libc()
+    if libc is None or getattr(libc, "capset", None) is None:
+        return False
+    if not _prctl(PR_CAPBSET_DROP, cap):
+        return False
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # {effective, permitted, inheritable} for caps 0-31, 32-63
+    if libc.capget(ctypes.byref(header), ctypes.byref(data)) != 0:
+        return False
+    word, bit = divmod(cap, 32)
+    for index in range(3 * word, 3 * word + 3):
+        data[index] &= ~(1 << bit) & 0xFFFFFFFF
+    return libc.capset(ctypes.byref(header), ctypes.byref(data)) == 0
+
+
+def namespace_init(status_fd, prepare, run):
+    """Be pid 1 of the trial's PID namespace: ``prepare()``, fork the trial (``run()`` gives
+    its exit code), reap every orphan re-parented here, and once the trial ends write its
+    wait status to ``status_fd`` and exit, upon which the kernel kills all that is left in the
+    namespace (a ``setsid`` daemon included). Never returns. From inside the namespace, pid 1
+    only receives the signals it handles: it handles none, so the trial cannot kill it."""
+    try:
+        prepare()
+        try:
+            trial = fork()
+        except OSError:
+            trial = None
+        if not trial:  # the trial (or no second process: the trial as pid 1 itself)
+            code = 70
+            try:
+                os.close(status_fd)
+                if trial == 0:
+                    die_with_parent()
+                code = run()
+            finally:
+                os._exit(code)
+        for sig in signal.valid_signals():  # a handler would let the namespace signal pid 1
+            if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        status = None
+        while status is None:
+            try:
+                done, raw = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            if done == trial:
+                status = raw
+        os.write(status_fd, str(status).encode())
+    finally:
+        os._exit(0)
+
+
+def trial_status(status_fd, fallback):
+    """The trial's wait status as :func:`namespace_init` wrote it, else ``fallback``."""
+    try:
+        os.set_blocking(status_fd, False)
+        return int(os.read(status_fd, 64))
+    except (OSError, ValueError):
+        return fallback
+    finally:
+        os.close(status_fd)
 
 
 def above_stdio(fd):
@@ -369,6 +512,9 @@ def harden(keep, parent, settings):
         "rlimits": {},
         "oom_score_adj": False,
         "network_namespace": None,
+        "network_reentry": None,
+        "pid_namespace": False,
+        "own_proc": False,
         "subreaper": False,
         "fds_closed": 0,
         "skipped": [],
@@ -389,15 +535,27 @@ def harden(keep, parent, settings):
     applied["fds_closed"] = _close_inherited_fds(keep)
     applied["oom_score_adj"] = _write_proc("/proc/self/oom_score_adj", "1000")
     _set_rlimits(settings, applied)
-    if not settings["network"] and sys.platform.startswith("linux"):
-        if _ISOLATION.get("network_namespace") is not False:
-            applied["network_namespace"] = _unshare_network()
-        if applied["network_namespace"] is None:
+    if sys.platform.startswith("linux"):
+        network = not settings["network"] and _ISOLATION.get("network_namespace") is not False
+        pid = _ISOLATION.get("pid_namespace") is not False
+        found = _unshare_namespaces(network, pid) if network or pid else {}
+        applied["network_namespace"] = found.get("network")
+        applied["network_reentry"] = found.get("reentry")
+        applied["pid_namespace"] = bool(found.get("pid"))
+        if not settings["network"] and applied["network_namespace"] is None:
             applied["skipped"].append("network namespace: refused by this kernel")
+        if not applied["pid_namespace"]:
+            applied["skipped"].append("pid namespace: refused by this kernel")
+            seal_network(applied)  # else the namespace's pid 1 does (namespace_init)
     if die_with_parent() and os.getppid() != parent:
         os._exit(0)  # the kernel went away meanwhile
-    applied["subreaper"] = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    applied["subreaper"] = become_subreaper()
     return applied
+
+
+def become_subreaper():
+    """Have this process's orphaned descendants re-parented to it (Linux); False elsewhere."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def trial_signals():

@@ -28,8 +28,30 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie or a missing pid is dead)."""
+IDENT = 'os.readlink("/proc/self/ns/pid") + " " + str({pid})'
+
+
+def host_pid(ident: str) -> int | None:
+    """This test's pid of a process a trial named by ``IDENT`` (its PID namespace and its
+    pid there: a trial may have a namespace and a /proc of its own), while it exists."""
+    link, pid = ident.split()
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and os.readlink(f"/proc/{name}/ns/pid") == link:
+                with open(f"/proc/{name}/status") as f:
+                    nspid = [line.split()[-1] for line in f if line.startswith("NSpid:")]
+                if nspid == [pid]:
+                    return int(name)
+        except OSError:
+            continue
+    return None
+
+
+def alive(ident: str) -> bool:
+    """True while the process runs (a zombie or a missing process is dead)."""
+    pid = host_pid(ident)
+    if pid is None:
+        return False
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
@@ -38,7 +60,7 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def gone(pids: list[int], within: float = 3.0) -> bool:
+def gone(pids: list[str], within: float = 3.0) -> bool:
     until = time.monotonic() + within
     while time.monotonic() < until:
         if not any(alive(p) for p in pids):
@@ -47,29 +69,35 @@ def gone(pids: list[int], within: float = 3.0) -> bool:
     return False
 
 
-def read_pids(folder) -> list[int]:
-    return [int(p.read_text()) for p in sorted(folder.glob("*.pid")) if p.read_text().strip()]
+def read_pids(folder) -> list[str]:
+    return [p.read_text() for p in sorted(folder.glob("*.pid")) if p.read_text().strip()]
 
 
 def spawner(folder) -> str:
     """Candidate code: a plain child (``sleep 300``) and a daemon (double fork + setsid)
-    that holds the result pipe; both write their pids into ``folder``."""
+    that holds the result pipe; both name themselves in ``folder`` (:data:`IDENT`)."""
     return f"""
 import os, subprocess, time
 folder = {str(folder)!r}
 child = subprocess.Popen(["sleep", "300"])
-open(os.path.join(folder, "sleep.pid"), "w").write(str(child.pid))
+open(os.path.join(folder, "sleep.pid"), "w").write({IDENT.format(pid="child.pid")})
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
         with open(os.path.join(folder, "daemon.tmp"), "w") as f:
-            f.write(str(os.getpid()))
+            f.write({IDENT.format(pid="os.getpid()")})
         os.replace(os.path.join(folder, "daemon.tmp"), os.path.join(folder, "daemon.pid"))
         time.sleep(300)
     os._exit(0)
 while not os.path.exists(os.path.join(folder, "daemon.pid")):
     time.sleep(0.01)
 """
+
+
+def test_a_process_is_found_by_its_ident():
+    ident = eval(IDENT.format(pid="os.getpid()"))
+    assert host_pid(ident) == os.getpid() and alive(ident)
+    assert not alive(ident.split()[0] + " 999999999")
 
 
 def test_isolation_reports_what_this_machine_allows():
@@ -188,6 +216,21 @@ def test_process_limit():
 
 def connect_candidate(port: int) -> str:
     return f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).close()"
+
+
+def reenter_candidate(port: int) -> str:
+    """Back into the kernel's network namespace (``setns``; test_sandbox_escapes.py has the
+    longer story), then connect."""
+    return f"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.umount2(b"/proc", 2)
+for path in ("/proc/1/ns/net", "/proc/{os.getpid()}/ns/net"):
+    try:
+        libc.setns(os.open(path, os.O_RDONLY), 0)
+    except OSError:
+        pass
+""" + connect_candidate(port)
 
 
 @pytest.mark.skipif(not sandbox.isolation()["network_namespace"], reason="no netns here")
@@ -319,6 +362,7 @@ def test_an_unprivileged_kernel(world_writable):
                 made = world_writable / "made.txt"
                 trials = {
                     "net": sandbox.try_source(connect_candidate(port), 10),
+                    "reenter": sandbox.try_source(reenter_candidate(port), 10),
                     "nproc": sandbox.try_source(
                         "import subprocess\n"
                         "kids = [subprocess.Popen(['sleep', '30']) for _ in range(40)]",
@@ -350,3 +394,5 @@ def test_an_unprivileged_kernel(world_writable):
         assert report["isolation"]["user_namespace"]
         assert trials["net"]["isolation"]["network_namespace"] == "user+net"
         assert trials["net"]["error"]["limit"] == "network", trials["net"]["error"]
+        assert trials["net"]["isolation"]["network_reentry"] == "user namespace"
+        assert trials["reenter"]["error"]["limit"] == "network", trials["reenter"]["error"]

@@ -132,3 +132,39 @@ def test_our_own_frames_stay_out_of_a_trials_traceback():
     assert result["error"]["ename"] == "TypeError"
     assert own_frames(result["error"]["traceback"]) == []
     assert result["error"]["traceback"][1] == '  File "<cell>", line 2, in <module>'
+
+
+@needs_fork
+def test_a_candidate_cannot_reach_the_shipped_helpers_in_its_trial(tmp_path):
+    """In the trial the ``__devstral_*`` helpers are out of ``sys.modules`` (in the kernel
+    they stay): a candidate that patches them by name to report a success gets nowhere."""
+    candidate = (
+        "import sys\n"
+        "print(sorted(n for n in sys.modules if n.startswith('__devstral')))\n"
+        "ok = {'ok': True, 'outputs': [], 'error': None, 'seconds': 0.0, 'stdout': ''}\n"
+        "try:\n"
+        "    sys.modules['__devstral_trial_cell'].run_cell = lambda *a, **k: ok\n"
+        "except KeyError:\n"
+        "    print('hidden')\n"
+    )
+    agent = "\n".join(
+        [
+            install_helpers_code(),
+            "import json",
+            try_source_call(candidate, 10, after=["1 / 0"]),
+            "print(json.dumps(sorted(n for n in sys.modules if n.startswith('__devstral'))))",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import sys; exec(sys.stdin.read())"],
+        input=agent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result, modules = map(json.loads, done.stdout.splitlines())
+    assert result["ok"] and result["stdout"] == "[]\nhidden\n", result
+    assert result["after"][0]["error"]["ename"] == "ZeroDivisionError"
+    assert modules == sorted(HELPER_MODULES)  # the kernel's helpers are intact

@@ -241,9 +241,11 @@ class FixLoop:
             return None if run.ok else run
         # in a fork where possible: a cell that fails half-way may already have changed
         # the state (``items = items.append(2)`` sets items to None before it fails), and
-        # every candidate would then start from that broken state
+        # every candidate would then start from that broken state. Not a cell with effects
+        # outside the kernel (it appends to a file, moves one): if it ran in the fork, it
+        # would run again for real, and its effects would happen twice
         run = None
-        if plan.sandboxed:
+        if plan.sandboxed and not plan.original_effects():
             run = self.home.try_source(cell_id, plan.original, self.run_timeout)
         if run is None or run.ok:
             run = self.home.run_cell(cell_id, self.run_timeout)

@@ -502,3 +502,15 @@ def test_a_candidate_rebinding_an_input_is_judged_by_the_cells_that_read_it(home
     alone = FixLoop(backend, home, edit_format_name="tools", samples=1, max_iterations=1)
     result = alone.fix(cell_id)
     assert result.label == "runs, review" and any("cell 2" in r for r in result.reasons)
+
+
+def test_a_cell_that_now_runs_appends_to_its_file_once(home_factory, tmp_path):
+    """Its first run is not in a fork when it has effects outside the kernel: a fork's run
+    followed by the real one would append twice."""
+    ledger = tmp_path / "ledger.csv"
+    home = home_factory(
+        ["x = 1", ("markdown", "x"), f"open({str(ledger)!r}, 'a').write('payment,100\\n')"]
+    )
+    result, backend, _ = run(home, [])
+    assert result.reason == "already_runs" and backend.requests == []
+    assert ledger.read_text() == "payment,100\n"

@@ -15,12 +15,21 @@ import inspect
 from typing import Any
 
 from ..context import api_facts, variables
-from ..trials import sandbox, trial_capture, trial_cell, trial_fence
+from ..trials import (
+    sandbox,
+    trial_capture,
+    trial_cell,
+    trial_fence,
+    trial_frames,
+    trial_namespaces,
+)
 
-HELPER_MODULES = {  # in install order: the sandbox's siblings before it
+HELPER_MODULES = {  # in install order: each module's siblings before it, the sandbox last
+    "__devstral_trial_namespaces": trial_namespaces,
     "__devstral_trial_fence": trial_fence,
     "__devstral_trial_capture": trial_capture,
     "__devstral_trial_cell": trial_cell,
+    "__devstral_trial_frames": trial_frames,
     "__devstral_sandbox": sandbox,
     "__devstral_variables": variables,
     "__devstral_api_facts": api_facts,

@@ -10,11 +10,12 @@ it sees every live variable while the user's real state stays untouched whatever
   rlimits, OOM score, network namespace, subreaper), so a daemonised grandchild stays in its
   tree; :func:`~.trial_fence.isolation` says what this machine allows, each result's
   ``isolation`` what was applied. Where Linux allows a PID namespace, a third process sits
-  between them, its pid 1 (:func:`~.trial_fence.namespace_init`): nothing in the namespace can
-  signal the supervisor, and all of it dies with that pid 1, ``setsid`` daemons included.
+  between them, its pid 1 (:func:`~.trial_namespaces.namespace_init`): nothing in the namespace
+  can signal the supervisor, and all of it dies with that pid 1, ``setsid`` daemons included.
 - the trial's frames carry a random token and are written by code bound before the candidate
-  runs, with the helper modules out of the trial's ``sys.modules``: a line a candidate writes
-  to the pipe itself is not taken, and turns a success into a ``ForgedResult`` failure.
+  runs, with the helper modules out of the trial's ``sys.modules`` (:mod:`.trial_frames`): a
+  line a candidate writes to the pipe itself is not taken, and turns a success into a
+  ``ForgedResult`` failure.
 - the trial runs each cell as IPython would (:mod:`.trial_cell`), captures its outputs in
   nbformat shape, bounded, with nothing published on the kernel's sockets
   (:mod:`.trial_capture`), and writes one JSON line per step (frames). The kernel side stops
@@ -25,23 +26,24 @@ it sees every live variable while the user's real state stays untouched whatever
   later.
 """
 
-import builtins
 import json
 import os
 import select
-import signal
 import sys
 import time
-import types
 
 if __package__:  # imported from jupyter_devstral.agent
     from . import trial_capture as _capture
     from . import trial_cell as _cell
     from . import trial_fence as _fence
+    from . import trial_frames as _frames
+    from . import trial_namespaces as _namespaces
 else:  # shipped into a kernel: the siblings were installed first
     _capture = sys.modules["__devstral_trial_capture"]
     _cell = sys.modules["__devstral_trial_cell"]
     _fence = sys.modules["__devstral_trial_fence"]
+    _frames = sys.modules["__devstral_trial_frames"]
+    _namespaces = sys.modules["__devstral_trial_namespaces"]
 
 # what callers find here (the agent, the magics, the tests)
 can_fork = _fence.can_fork
@@ -52,8 +54,9 @@ describe = _capture.describe
 describe_names = _capture.describe_names
 MAX_OUTPUT, MAX_RICH, MAX_OUTPUTS = _capture.MAX_OUTPUT, _capture.MAX_RICH, _capture.MAX_OUTPUTS
 CUT = _capture.CUT
+MAX_RESULT_BYTES = _frames.MAX_RESULT_BYTES
 
-MAX_RESULT_BYTES = 16 << 20  # what the kernel side reads back at most
+_reporter = _frames.reporter  # the trial's only way to report (bound before any candidate)
 HARD_MARGIN = 5.0  # seconds past timeout + after_budget before the kernel side kills the trial
 POLL = 0.05
 
@@ -61,7 +64,7 @@ POLL = 0.05
 # -- the supervisor and the trial process --------------------------------------------------
 def _supervise(write_fd, parent, job, settings):
     """The fork of the kernel: fence in, run the trial in a child (under a pid 1 of its own
-    PID namespace where there is one: :func:`~.trial_fence.namespace_init`), then kill what
+    PID namespace where there is one: :func:`~.trial_namespaces.namespace_init`), then kill what
     it left."""
     write_fd = _fence.above_stdio(write_fd)  # 0-2 become /dev/null
     applied = _fence.harden(write_fd, parent, settings)
@@ -79,22 +82,22 @@ def _supervise(write_fd, parent, job, settings):
             return 70
 
     try:
-        pid = _fence.fork()
+        pid = _namespaces.fork()
     except OSError as exc:  # no second process: run it here, clear up the same way
         applied["skipped"].append(f"trial process: {exc}")
         pid = 0
         if status_w is not None:  # outside the PID namespace after all
             applied["pid_namespace"] = False
-            _fence.seal_network(applied)
+            _namespaces.seal_network(applied)
             send({"kind": "isolation", "applied": applied})
     if pid == 0 and os.getpid() != me:
         code = 70
         try:
-            _fence.die_with_parent()
+            _namespaces.die_with_parent()
             if status_w is not None:
                 os.close(status_r)
-                _fence.namespace_init(status_w, lambda: _enter(applied, send), trial)
-            _fence.become_subreaper()  # the candidate's orphans stay in the trial's tree
+                _namespaces.namespace_init(status_w, lambda: _enter(applied, send), trial)
+            _namespaces.become_subreaper()  # the candidate's orphans stay in the trial's tree
             code = trial()
         finally:
             os._exit(code)
@@ -111,7 +114,7 @@ def _supervise(write_fd, parent, job, settings):
                 status = raw
     if status_w is not None:
         os.close(status_w)
-        status = _fence.trial_status(status_r, status)
+        status = _namespaces.trial_status(status_r, status)
     _fence.stop_and_kill()
     until = time.monotonic() + 2
     while time.monotonic() < until:
@@ -130,77 +133,11 @@ def _supervise(write_fd, parent, job, settings):
 def _enter(applied, send):
     """In pid 1 of the trial's PID namespace, before the trial: its own /proc, the network
     sealed (both need CAP_SYS_ADMIN, which root's trial then drops), and the fence's report."""
-    applied["own_proc"] = _fence.own_proc()
+    applied["own_proc"] = _namespaces.own_proc()
     if not applied["own_proc"]:
         applied["skipped"].append("own /proc: refused by this kernel (it shows the kernel's pids)")
-    _fence.seal_network(applied)
+    _namespaces.seal_network(applied)
     send({"kind": "isolation", "applied": applied})
-
-
-def _reporter(fd, token, dumps=json.dumps, write=os.write, wait=select.select, copy=dict):
-    """The trial's only way to report: ``send(frame)`` writes the frame as a JSON line that
-    carries this trial's random ``token`` (a line without it is not the trial's own, see
-    :class:`_Frames`), after a newline that ends a line a candidate may have left half-written.
-    What it uses is bound here, before any candidate runs, so that a candidate patching the
-    modules cannot change what it sends."""
-
-    def send(frame, patient=True):
-        data = memoryview(("\n" + dumps(copy(frame, t=token), default=str) + "\n").encode())
-        while data:
-            try:
-                data = data[write(fd, data) :]
-            except BlockingIOError:  # a candidate may have made the pipe non-blocking
-                if not patient:
-                    return
-                wait([], [fd], [], 1)
-
-    return send
-
-
-def _sealed(module, **extra):
-    """A private copy of ``module`` for the trial process, made before the candidate runs: its
-    functions and classes re-made over a copy of its namespace, builtins included (``extra``
-    replaces names: the siblings' own copies), so a candidate that patches the module, its
-    classes or builtins afterwards (reached through any other module that refers to it)
-    changes nothing the copy runs. Shared state (``_SINK``, ``_ALARM``) stays shared."""
-    original = vars(module)
-    space = {**vars(builtins), **original, **extra}
-
-    def rebind(value):
-        if isinstance(value, types.FunctionType) and value.__globals__ is original:
-            copy = types.FunctionType(
-                value.__code__, space, value.__name__, value.__defaults__, value.__closure__
-            )
-            copy.__kwdefaults__, copy.__qualname__ = value.__kwdefaults__, value.__qualname__
-            return copy
-        if isinstance(value, type) and value.__module__ == module.__name__:
-            members = {k: rebind(v) for k, v in vars(value).items()}
-            members.pop("__dict__", None)
-            members.pop("__weakref__", None)
-            return type(value.__name__, value.__bases__, members)
-        return value
-
-    for name, value in list(original.items()):
-        if name not in extra:
-            space[name] = rebind(value)
-    return types.SimpleNamespace(**space)
-
-
-def _hide_helpers(modules=sys.modules):
-    """In the trial process only (never in the kernel): take this module and its siblings out
-    of ``sys.modules`` and out of their package, the ``__devstral_*`` helpers with them, so a
-    candidate cannot reach by name the code that reports its result; importing them again
-    gives fresh copies, which the trial does not use."""
-    ours = {id(module) for module in (_capture, _cell, _fence, modules.get(__name__))}
-    for name, module in list(modules.items()):
-        if name.startswith("__devstral_") or id(module) in ours:
-            del modules[name]
-            package, _, leaf = name.rpartition(".")
-            if package and getattr(modules.get(package), leaf, None) is module:
-                try:
-                    delattr(modules[package], leaf)
-                except AttributeError:
-                    pass
 
 
 def _user_namespace():
@@ -214,18 +151,20 @@ def _user_namespace():
 def _run_trial(write_fd, job, applied):
     """Names before, the candidate, names after, then the following cells, one frame each.
     Everything used after the candidate ran is bound before it runs, from private copies of
-    the helper modules (:func:`_sealed`), and the modules are out of ``sys.modules`` by then
-    (:func:`_hide_helpers`)."""
+    the helper modules (:func:`~.trial_frames.sealed`), and the modules are out of
+    ``sys.modules`` by then (:func:`~.trial_frames.hide_helpers`)."""
     _fence.trial_signals()
     shell, namespace = _user_namespace()
-    fence, capture = _sealed(_fence), _sealed(_capture)
-    cell = _sealed(_cell, _capture=capture, _fence=fence)
+    sealed = _frames.sealed
+    fence = sealed(_fence, _namespaces=sealed(_namespaces))
+    capture = sealed(_capture)
+    cell = sealed(_cell, _capture=capture, _fence=fence)
     capture.capture_channels(shell)
     send = _reporter(write_fd, job.pop("token"))
     run_cell, cell_error, describe_all = cell.run_cell, cell.error, capture.describe_names
     monotonic, enumerate_, copy = time.monotonic, enumerate, dict
     names, after, budget = job["names"], job["after"], job["after_budget"]
-    _hide_helpers()
+    _frames.hide_helpers()
 
     def send_names(when):
         if names:
@@ -260,77 +199,6 @@ def _run_trial(write_fd, job, applied):
 
 
 # -- the kernel side -----------------------------------------------------------------------
-def _cell_result(frame):
-    error = frame.get("error") if isinstance(frame.get("error"), dict) else None
-    outputs = frame.get("outputs") if isinstance(frame.get("outputs"), list) else []
-    stdout = frame.get("stdout") if isinstance(frame.get("stdout"), str) else ""
-    seconds = frame.get("seconds") if isinstance(frame.get("seconds"), (int, float)) else 0.0
-    ok = frame.get("ok") is True and error is None
-    return {"ok": ok, "stdout": stdout, "outputs": outputs, "error": error, "seconds": seconds}
-
-
-class _Frames:
-    """What the trial sent back: one JSON object per line, bounded in total. A line without
-    the trial's token, or a second result for the same cell, did not come from the trial's
-    own reporting code (a candidate wrote to the pipe): it is counted in ``forged``, never
-    taken."""
-
-    def __init__(self, fd, token):
-        self.fd, self.token, self.pending, self.total, self.forged = fd, token, [], 0, 0
-        self.isolation, self.candidate, self.end, self.exit = None, None, None, None
-        self.after, self.names = {}, {"before": {}, "after": {}}
-
-    def pump(self):
-        """Read what is there now: None while open, "eof" or "too_big" when done."""
-        while self.end is None and self.exit is None:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return None
-            if not chunk:
-                return "eof"
-            self.total += len(chunk)
-            if self.total > MAX_RESULT_BYTES:
-                return "too_big"
-            if b"\n" not in chunk:
-                self.pending.append(chunk)
-                continue
-            head, *lines, tail = chunk.split(b"\n")
-            for line in (b"".join(self.pending) + head, *lines):
-                self._take(line)
-            self.pending = [tail]
-        return None
-
-    def _take(self, line):
-        if not line.strip():
-            return
-        try:
-            frame = json.loads(line)
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict) or frame.get("t") != self.token:
-            self.forged += 1
-            return
-        kind = frame.get("kind")
-        if kind == "names" and frame.get("when") in self.names:
-            if isinstance(frame.get("names"), dict):
-                self.names[frame["when"]] = frame["names"]
-        elif kind == "after" and isinstance(frame.get("index"), int):
-            if frame["index"] in self.after:
-                self.forged += 1
-            else:
-                self.after[frame["index"]] = _cell_result(frame)
-        elif kind == "candidate":
-            if self.candidate is not None:
-                self.forged += 1
-            else:
-                self.candidate = _cell_result(frame)
-        elif kind == "isolation" and isinstance(frame.get("applied"), dict):
-            self.isolation = frame["applied"]
-        elif kind in ("end", "exit"):
-            setattr(self, kind, frame)
-
-
 class _Supervisor:
     """The forked supervisor, watched without reaping it: while it is unreaped its pid and
     process group id cannot be reused, so killing the group never hits a stranger."""
@@ -409,95 +277,6 @@ def _collect(frames, supervisor, deadline, after_deadline):
         select.select([frames.fd], [], [], min(remaining, POLL))
 
 
-def _death(status, applied):
-    """Why the trial process ended, in words, and the limit that explains it (or None)."""
-    if status is None:
-        return "the trial process died", None
-    limits = applied.get("rlimits", {})
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            how, limit = f"killed by {signal.Signals(sig).name}", None
-        except ValueError:
-            how, limit = f"killed by signal {sig}", None
-        if sig == getattr(signal, "SIGXCPU", None):
-            cpu = limits.get("RLIMIT_CPU", "?")
-            how, limit = f"{how}: it exceeded its CPU time limit ({cpu} s)", "cpu"
-        elif sig == signal.SIGKILL:
-            how += ": out of memory (the OOM killer) or past its CPU time limit"
-        elif "RLIMIT_AS" in limits and sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
-            memory = _fence.format_size(limits["RLIMIT_AS"])
-            how += f": it may have hit its memory limit ({memory})"
-        return f"the trial process died ({how})", limit
-    return f"the trial process died (exit status {os.WEXITSTATUS(status)})", None
-
-
-_FORGED = {
-    "ename": "ForgedResult",
-    "evalue": "the candidate wrote to the trial's result pipe itself: its result cannot be trusted",
-    "traceback": [],
-}
-
-
-def _not_run(error, skipped):
-    """A following cell that did not finish: stopped by ``error``, or ``skipped`` for a reason."""
-    return {"ok": False, "outputs": [], "error": error, "seconds": 0.0, "skipped": skipped}
-
-
-def _failed(error, seconds, applied=None):
-    return {
-        "ok": False,
-        "stdout": "",
-        "outputs": [],
-        "error": error,
-        "seconds": seconds,
-        "after": [],
-        "names": {"before": {}, "after": {}},
-        "isolation": applied or {},
-    }
-
-
-def _assemble(job, frames, state, status, elapsed):
-    """The result dict from the frames read, and how the reading ended."""
-    applied, timeout, budget = frames.isolation or {}, job["timeout"], job["after_budget"]
-    exit_status = (frames.exit or {}).get("status")
-    death = _death(exit_status if isinstance(exit_status, int) else status, applied)
-
-    def stop(late):  # the error of the cell that was running when reading ended
-        if state == "deadline":
-            return _cell.error("TimeoutError", late, "time")
-        if state == "too_big":
-            too_much = _fence.format_size(MAX_RESULT_BYTES)
-            return _cell.error("KernelCrash", f"the trial sent back over {too_much}")
-        return _cell.error("KernelCrash", *death)
-
-    if frames.candidate is None:
-        result = _failed(stop(f"ran longer than {timeout:g} s"), round(elapsed, 3), applied)
-    else:
-        result = dict(frames.candidate, isolation=applied)
-    if frames.forged:
-        result["forged_frames"] = frames.forged
-        if result["ok"]:  # whatever the candidate claimed, its success cannot be told
-            result["ok"], result["error"] = False, dict(_FORGED)
-            frames.after.clear()  # nor what the following cells did in its namespace
-    entries, reason = [], (frames.end or {}).get("skipped")
-    if reason is None and not result["ok"]:
-        reason = "the candidate failed"
-    for index in range(len(job["after"])):
-        entry = frames.after.get(index)
-        if entry is not None:
-            keep = ("ok", "outputs", "error", "seconds")
-            entries.append(dict({k: entry[k] for k in keep}, skipped=None))
-        elif reason is None:  # this cell was running when the trial stopped
-            late = f"ran longer than the {budget:g} s budget for the following cells"
-            entries.append(_not_run(stop(late), None))
-            reason = f"the trial stopped at following cell {index}"
-        else:
-            entries.append(_not_run(None, reason))
-    result.update(after=entries, names=frames.names)
-    return result
-
-
 def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), limits=None):
     """Run ``source`` in a fenced-in fork of this process; when it ran, run the ``after``
     sources in order in the same fork until one fails or ``after_budget`` seconds (in all)
@@ -522,23 +301,23 @@ def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), l
     total = float(timeout) + (float(after_budget) if after else 0.0)
     settings = _fence.trial_settings(limits, total)
     if sys.platform.startswith("linux"):
-        _fence.load_libc()
+        _namespaces.load_libc()
     job = {
         "source": source,
         "timeout": float(timeout),
         "after": after,
         "after_budget": float(after_budget),
         "names": [str(n) for n in names],
-        "token": os.urandom(16).hex(),  # marks the trial's own frames (see _Frames)
+        "token": _frames.new_token(),  # marks the trial's own frames (see trial_frames.Frames)
     }
     read_fd, write_fd = os.pipe()
     parent, start = os.getpid(), time.monotonic()
     try:
-        pid = _fence.fork()
+        pid = _namespaces.fork()
     except OSError as exc:
         os.close(read_fd)
         os.close(write_fd)
-        return _failed(_cell.error("KernelCrash", f"could not fork the trial ({exc})"), 0.0)
+        return _frames.failed(_cell.error("KernelCrash", f"could not fork the trial ({exc})"), 0.0)
     if pid == 0:  # the supervisor: fence in, run the trial, clear up, vanish
         try:
             os.close(read_fd)
@@ -547,7 +326,8 @@ def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), l
             os._exit(0)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    frames, supervisor, state = _Frames(read_fd, job["token"]), _Supervisor(pid), "interrupted"
+    frames, supervisor = _frames.Frames(read_fd, job["token"]), _Supervisor(pid)
+    state = "interrupted"
     try:
 
         def after_deadline():  # the following cells' budget starts when the candidate is done
@@ -559,7 +339,7 @@ def try_source(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), l
         supervisor.finish()
         os.close(read_fd)
         _reap_later()
-    return _assemble(job, frames, state, supervisor.status, time.monotonic() - start)
+    return _frames.assemble(job, frames, state, supervisor.status, time.monotonic() - start)
 
 
 def try_source_json(source, timeout=30.0, *, after=(), after_budget=10.0, names=(), limits=None):

@@ -1,34 +1,24 @@
-"""What fences a trial's fork in: the platform steps the supervisor takes, and the probe that
-says which of them this machine allows.
+"""What fences a trial's fork in: the steps the supervisor takes, and the probe that says which
+of them this machine allows.
 
-Shipped into kernels with :mod:`.sandbox` (stdlib only, no package imports; installed before
-it as ``__devstral_trial_fence``). Model output is untrusted, so the fork is fenced in as far
-as the platform allows, and a step that is not available is skipped and recorded, never fatal
-(:func:`isolation` says what this machine can do; :func:`harden` returns what was applied):
-a new session and process group, every inherited descriptor closed but the result pipe (0-2
-go to /dev/null: the kernel's ZMQ sockets are unreachable), rlimits (address space, CPU
-seconds, file size, processes, no core files), ``oom_score_adj`` raised to 1000, death with
-the kernel and a child subreaper, so a daemonised grandchild is re-parented to the supervisor
-and :func:`stop_and_kill` finds it in its tree.
-
-On Linux, where the kernel allows it, the trial also gets its own PID namespace, whose pid 1
-is a tiny reaper (:func:`namespace_init`) forked by the supervisor: a process in it cannot
-leave it (``setsid`` does not, ``setns`` cannot go up), cannot name the supervisor to kill it,
-and dies with it, since the kernel kills a whole namespace when its pid 1 exits. And a
-network namespace with only a loopback device, which root could leave again with ``setns``
-on ``/proc/1/ns/net``: root's trial drops CAP_SYS_ADMIN for that (a user namespace instead
-would hide other users' files from it); unprivileged, the namespaces come inside a user
-namespace, which holds no capability over the initial namespaces.
+Shipped into kernels with :mod:`.sandbox` (stdlib only; installed after its sibling
+``__devstral_trial_namespaces`` and before the sandbox, as ``__devstral_trial_fence``). Model
+output is untrusted, so the fork is fenced in as far as the platform allows, and a step that is
+not available is skipped and recorded, never fatal (:func:`isolation` says what this machine can
+do; :func:`harden` returns what was applied): a new session and process group, every inherited
+descriptor closed but the result pipe (0-2 go to /dev/null: the kernel's ZMQ sockets are
+unreachable), rlimits (address space, CPU seconds, file size, processes, no core files),
+``oom_score_adj`` raised to 1000, death with the kernel and a child subreaper, so a daemonised
+grandchild is re-parented to the supervisor and :func:`stop_and_kill` finds it in its tree. On
+Linux, the PID and network namespaces too, where the kernel allows them
+(:mod:`.trial_namespaces`).
 """
 
 import json
 import os
 import select
 import signal
-import socket
-import struct
 import sys
-import warnings
 
 try:  # imported here, once: a trial's fork would import them again each time
     import fcntl
@@ -36,13 +26,13 @@ try:  # imported here, once: a trial's fork would import them again each time
 except ImportError:  # Windows: no fork() either (can_fork() is False)
     fcntl = resource = None
 
+if __package__:  # imported from jupyter_devstral.agent
+    from . import trial_namespaces as _namespaces
+else:  # shipped into a kernel: the sibling was installed first
+    _namespaces = sys.modules["__devstral_trial_namespaces"]
+
 MiB, GiB = 1 << 20, 1 << 30
 LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "file_bytes", "processes", "network")
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-PR_CAPBSET_DROP, CAP_SYS_ADMIN, CAPABILITY_VERSION_3 = 24, 21, 0x20080522
-CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x20000, 2, 4, 8, 0x4000, 1 << 18
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
 def can_fork():
@@ -87,18 +77,18 @@ def isolation():
 def _probe():
     """Fork a child that tries the namespace, subreaper and OOM steps and reports."""
     read_fd, write_fd = os.pipe()
-    pid = fork()
+    pid = _namespaces.fork()
     if pid == 0:
         try:
             os.close(read_fd)
             linux = sys.platform.startswith("linux")
-            report = _unshare_namespaces(True, True) if linux else {}
+            report = _namespaces.unshare_namespaces(True, True) if linux else {}
             sealed = {"network_namespace": report.get("network"), "skipped": []}
             sealed["network_reentry"] = report.get("reentry")
-            seal_network(sealed)
+            _namespaces.seal_network(sealed)
             report["reentry"] = sealed["network_reentry"]
-            report["subreaper"] = _prctl(PR_SET_CHILD_SUBREAPER, 1)
-            report["oom_score_adj"] = _write_proc("/proc/self/oom_score_adj", "1000")
+            report["subreaper"] = _namespaces.become_subreaper()
+            report["oom_score_adj"] = _namespaces.write_proc("/proc/self/oom_score_adj", "1000")
             os.write(write_fd, json.dumps(report).encode())
         finally:
             os._exit(0)
@@ -120,49 +110,7 @@ def _probe():
         return {}
 
 
-# -- libc, /proc ---------------------------------------------------------------------------
-_LIBC = []
-
-
-def load_libc():
-    """ctypes and libc, loaded once in the kernel (not again in each trial's fork)."""
-    if not _LIBC:
-        try:
-            import ctypes
-
-            _LIBC.append((ctypes, ctypes.CDLL(None, use_errno=True)))
-        except Exception:  # no ctypes, no libc: every step that needs it is skipped
-            _LIBC.append((None, None))
-    return _LIBC[0]
-
-
-def _libc_call(name, *args):
-    """A libc function called with unsigned long arguments; False when missing or failing."""
-    ctypes, libc = load_libc()
-    func = getattr(libc, name, None) if libc is not None else None
-    if func is None:
-        return False
-    return func(*[ctypes.c_ulong(a) for a in args]) == 0
-
-
-def _prctl(option, value):
-    return sys.platform.startswith("linux") and _libc_call("prctl", option, value, 0, 0, 0)
-
-
-def die_with_parent():
-    """Have this process killed when its parent dies (Linux); False where that cannot be."""
-    return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _write_proc(path, text):
-    try:
-        with open(path, "w") as f:
-            f.write(text)
-        return True
-    except OSError:
-        return False
-
-
+# -- /proc ---------------------------------------------------------------------------------
 def _vm_size():
     """This process's virtual size in bytes (Linux), the base of the address-space limit."""
     try:
@@ -278,163 +226,7 @@ def stop_and_kill(root=None):
         _signal(root, signal.SIGKILL)
 
 
-def fork():
-    with warnings.catch_warnings():  # 3.12+ warns about fork() in a threaded process
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
-
-
 # -- the supervisor's fence ----------------------------------------------------------------
-def _unshare_namespaces(network, pid):
-    """Move this single-threaded process into new namespaces: a network namespace with only a
-    loopback device (``network``) and a PID namespace for its next child (``pid``). Returns
-    ``{"network": "net" | "user+net" | None, "pid": bool, "reentry": str | None}``: privileged
-    (root: CAP_SYS_ADMIN) the namespaces alone (:func:`seal_network` then keeps the trial out
-    of the kernel's network namespace); else inside a new user namespace (uid and gid mapped
-    to themselves), which has no capability over the initial namespaces; without a PID
-    namespace where the kernel refuses one."""
-    found = {"network": None, "pid": False, "reentry": None}
-    net, newpid = CLONE_NEWNET if network else 0, CLONE_NEWPID if pid else 0
-    tries = [net | newpid, CLONE_NEWUSER | net | newpid]
-    if net and newpid:  # no PID namespace here: the network one alone
-        tries += [net, CLONE_NEWUSER | net]
-    uid, gid = os.getuid(), os.getgid()
-    for flags in tries:
-        if _libc_call("unshare", flags):
-            break
-    else:
-        return found
-    user = bool(flags & CLONE_NEWUSER)
-    if user:
-        _map_ids(uid, gid)
-    found["pid"] = bool(flags & CLONE_NEWPID)
-    if not flags & CLONE_NEWNET:
-        return found
-    found["network"] = "user+net" if user else "net"
-    try:  # loopback up: the trial's own local servers work; the kernel's stay out of reach
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            up = struct.unpack(
-                "16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, b"lo".ljust(40, b"\0"))[:18]
-            )[1]
-            fcntl.ioctl(
-                sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", up | IFF_UP).ljust(40, b"\0")
-            )
-    except Exception:
-        pass
-    found["reentry"] = "user namespace" if user else None  # root: see seal_network()
-    return found
-
-
-def seal_network(applied):
-    """Keep a root trial from going back into the kernel's network namespace (``setns``):
-    drop CAP_SYS_ADMIN, or where that fails enter a user namespace (which hides other users'
-    files from root: the second choice). Records how in ``applied["network_reentry"]``.
-    Done by the last process before the trial (the PID namespace's pid 1 mounts its /proc
-    first, which needs CAP_SYS_ADMIN)."""
-    if applied.get("network_namespace") != "net" or applied.get("network_reentry"):
-        return
-    if _drop_capability(CAP_SYS_ADMIN):
-        applied["network_reentry"] = "no CAP_SYS_ADMIN"
-    elif _libc_call("unshare", CLONE_NEWUSER):
-        _map_ids(os.getuid(), os.getgid())
-        applied["network_reentry"] = "user namespace"
-    else:
-        applied["skipped"].append("network namespace: root may leave it (setns)")
-
-
-def own_proc():
-    """In pid 1 of a new PID namespace: a mount namespace of its own, nothing in it shared
-    with the kernel's, and a /proc of the trial's PID namespace, so that ``os.getpid()`` and
-    /proc agree in the trial (psutil and the like). False where the kernel refuses (then
-    /proc shows the kernel's pids)."""
-    ctypes, libc = load_libc()
-    if libc is None or not _libc_call("unshare", CLONE_NEWNS):
-        return False
-    mount = libc.mount
-    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
-    mount.argtypes += [ctypes.c_void_p]
-    if mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return False  # without this a mount could reach the kernel's namespace: none
-    return mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0
-
-
-def _map_ids(uid, gid):
-    """In a fresh user namespace: this uid and gid mapped to themselves, nothing else."""
-    _write_proc("/proc/self/setgroups", "deny")
-    _write_proc("/proc/self/uid_map", f"{uid} {uid} 1")
-    _write_proc("/proc/self/gid_map", f"{gid} {gid} 1")
-
-
-def _drop_capability(cap):
-    """Drop ``cap`` from this process's bounding, effective, permitted and inheritable sets
-    (Linux, through libc's capget/capset), so neither this process nor what it executes (a
-    setuid program included) has it; False where that cannot be done."""
-    ctypes, libc = load_libc()
-    if libc is None or getattr(libc, "capset", None) is None:
-        return False
-    if not _prctl(PR_CAPBSET_DROP, cap):
-        return False
-    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # {effective, permitted, inheritable} for caps 0-31, 32-63
-    if libc.capget(ctypes.byref(header), ctypes.byref(data)) != 0:
-        return False
-    word, bit = divmod(cap, 32)
-    for index in range(3 * word, 3 * word + 3):
-        data[index] &= ~(1 << bit) & 0xFFFFFFFF
-    return libc.capset(ctypes.byref(header), ctypes.byref(data)) == 0
-
-
-def namespace_init(status_fd, prepare, run):
-    """Be pid 1 of the trial's PID namespace: ``prepare()``, fork the trial (``run()`` gives
-    its exit code), reap every orphan re-parented here, and once the trial ends write its
-    wait status to ``status_fd`` and exit, upon which the kernel kills all that is left in the
-    namespace (a ``setsid`` daemon included). Never returns. From inside the namespace, pid 1
-    only receives the signals it handles: it handles none, so the trial cannot kill it."""
-    try:
-        prepare()
-        try:
-            trial = fork()
-        except OSError:
-            trial = None
-        if not trial:  # the trial (or no second process: the trial as pid 1 itself)
-            code = 70
-            try:
-                os.close(status_fd)
-                if trial == 0:
-                    die_with_parent()
-                code = run()
-            finally:
-                os._exit(code)
-        for sig in signal.valid_signals():  # a handler would let the namespace signal pid 1
-            if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
-                try:
-                    signal.signal(sig, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
-        status = None
-        while status is None:
-            try:
-                done, raw = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if done == trial:
-                status = raw
-        os.write(status_fd, str(status).encode())
-    finally:
-        os._exit(0)
-
-
-def trial_status(status_fd, fallback):
-    """The trial's wait status as :func:`namespace_init` wrote it, else ``fallback``."""
-    try:
-        os.set_blocking(status_fd, False)
-        return int(os.read(status_fd, 64))
-    except (OSError, ValueError):
-        return fallback
-    finally:
-        os.close(status_fd)
-
-
 def above_stdio(fd):
     """``fd``, or a close-on-exec copy of it above 0-2 (which :func:`harden` points at
     /dev/null)."""
@@ -533,12 +325,12 @@ def harden(keep, parent, settings):
     except (ValueError, OSError):
         pass
     applied["fds_closed"] = _close_inherited_fds(keep)
-    applied["oom_score_adj"] = _write_proc("/proc/self/oom_score_adj", "1000")
+    applied["oom_score_adj"] = _namespaces.write_proc("/proc/self/oom_score_adj", "1000")
     _set_rlimits(settings, applied)
     if sys.platform.startswith("linux"):
         network = not settings["network"] and _ISOLATION.get("network_namespace") is not False
         pid = _ISOLATION.get("pid_namespace") is not False
-        found = _unshare_namespaces(network, pid) if network or pid else {}
+        found = _namespaces.unshare_namespaces(network, pid) if network or pid else {}
         applied["network_namespace"] = found.get("network")
         applied["network_reentry"] = found.get("reentry")
         applied["pid_namespace"] = bool(found.get("pid"))
@@ -546,16 +338,11 @@ def harden(keep, parent, settings):
             applied["skipped"].append("network namespace: refused by this kernel")
         if not applied["pid_namespace"]:
             applied["skipped"].append("pid namespace: refused by this kernel")
-            seal_network(applied)  # else the namespace's pid 1 does (namespace_init)
-    if die_with_parent() and os.getppid() != parent:
+            _namespaces.seal_network(applied)  # else the namespace's pid 1 does (namespace_init)
+    if _namespaces.die_with_parent() and os.getppid() != parent:
         os._exit(0)  # the kernel went away meanwhile
-    applied["subreaper"] = become_subreaper()
+    applied["subreaper"] = _namespaces.become_subreaper()
     return applied
-
-
-def become_subreaper():
-    """Have this process's orphaned descendants re-parented to it (Linux); False elsewhere."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def trial_signals():

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from jupyter_devstral.agent.trials import sandbox, trial_fence
+from jupyter_devstral.agent.trials import sandbox, trial_fence, trial_namespaces
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not sandbox.can_fork(), reason="Linux forks"
@@ -344,7 +344,7 @@ def test_an_unprivileged_kernel(world_writable):
     import subprocess  # noqa: F401
     import tokenize  # noqa: F401
 
-    trial_fence._libc_call("getpid")  # load libc now
+    trial_namespaces.libc_call("getpid")  # load libc now
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -357,7 +357,9 @@ def test_an_unprivileged_kernel(world_writable):
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-                trial_fence._libc_call("prctl", 4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a user's own
+                trial_namespaces.libc_call(
+                    "prctl", 4, 1, 0, 0, 0
+                )  # PR_SET_DUMPABLE, as a user's own
                 trial_fence._ISOLATION.clear()
                 made = world_writable / "made.txt"
                 trials = {

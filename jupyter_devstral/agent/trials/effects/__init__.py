@@ -20,8 +20,10 @@ the notebook's earlier code cells, or an :class:`EffectsContext` built from them
 
 Effects, by kind (``Effect.kind``) and what produces them:
 
-- ``file_write``: ``open``/``io.open``/``gzip.open``... with a mode containing w, a, x, + (or
-  a non-literal mode), ``Path.write_text/write_bytes/mkdir`` and ``.open('w')``,
+- ``file_write``: ``open``/``io.open``/``gzip.open``/``io.FileIO``/``tarfile.TarFile``/
+  ``gzip.GzipFile``/``np.memmap`` (``r+`` by default)... with a mode containing w, a, x, + (or
+  a non-literal mode), ``Path.write_text/write_bytes/mkdir``, ``.open(...)`` on any receiver
+  with a literal write mode (``fs.open(p, 'wb')``), ``logging.basicConfig(filename=...)``,
   ``.to_csv/.to_parquet/.to_excel/.to_json/.to_pickle/.to_hdf/.to_feather`` and other
   ``.to_*`` writers given a path, ``.savefig``, ``.save(path)``, ``np.save*``,
   ``joblib.dump``, ``torch.save``, ``os.mkdir/makedirs/truncate/...``, ``shutil.copy*``, the
@@ -48,7 +50,9 @@ Effects, by kind (``Effect.kind``) and what produces them:
   ``.connect((host, port))``; ``curl``/``wget``/``ssh``/``git`` in a shell line. Target: the
   host when literal, else the expression's text.
 - ``process``: any ``subprocess`` call, ``os.system/popen/fork/kill/exec*/spawn*``,
-  ``ctypes``, ``multiprocessing``, ``signal``, ``pty``, every ``!`` shell line, ``%sx``,
+  ``ctypes``/``_ctypes``/``cffi``, ``multiprocessing``, ``signal``, ``pty``,
+  ``IPython.utils.process``, ``asyncio.subprocess``, a loop's ``.subprocess_exec/_shell``
+  (``.create_connection``/``.open_connection``... are network), every ``!`` shell line, ``%sx``,
   ``%system``, ``%%bash``, ``%%sh``, ``%%script``, shell aliases (``%rm``, ``%cp``...).
 - ``package``: ``%pip``, ``%conda``, ``!pip``, ``!conda``, ``!apt``, ``!uv pip``...
 - ``database``: any call into ``sqlite3``, ``sqlalchemy``, ``psycopg``/``psycopg2``,
@@ -56,9 +60,18 @@ Effects, by kind (``Effect.kind``) and what produces them:
   literal that inserts, updates, deletes, creates, drops, alters...; ``.commit()``; Mongo
   ``insert_*``/``update_*``/``delete_*``; ``%sql``.
 - ``dynamic``: ``exec``, ``eval``, ``compile``, ``__import__``, ``importlib``, ``runpy``,
-  ``code``/``codeop``, ``pickle``/``marshal``/``dill`` loads, ``timeit``/``cProfile.run`` of
-  text, ``getattr(module, non-literal)``, ``globals()[...]``, ``sys.modules[...]``,
-  ``module.__dict__[...]``, ``__subclasses__``/``__globals__``/``__builtins__``..., a
+  ``code``/``codeop``, ``pickle``/``marshal``/``dill``/``cloudpickle`` loads,
+  ``pd.read_pickle``, ``joblib.load``, ``torch.load`` (not ``weights_only=True``), ``np.load``
+  with ``allow_pickle=True``, ``yaml.load`` (not with a safe Loader), ``yaml.unsafe_load``/
+  ``full_load``, ``timeit``/``cProfile.run`` of text, ``getattr(module, non-literal)``,
+  ``globals()``/``locals()``/``vars()`` (the namespace, at all), ``sys.modules[...]``,
+  ``module.__dict__[...]``, ``__subclasses__``/``__globals__``/``__builtins__``, frames
+  (``f_builtins``, ``f_globals``, ``gi_frame``, ``tb_frame``...), those names as strings
+  (``attrgetter("__globals__")``); **any other standard-library call or reference not on the
+  allowlist of pure modules and names** (:mod:`.stdlib`: ``pkgutil.resolve_name``,
+  ``pydoc.locate``, ``logging.config.dictConfig``, ``sys._getframe``...; target: the call's
+  text, or the name of a reference); a container or class of modules from an earlier cell
+  when which module cannot be told (``mods[k].system``); a
   ``<script`` string, ``%run``, ``%load``, ``%macro``, ``%load_ext`` of an extension not on
   a short known list, ``%config X.y = <not a literal>``, ``%%javascript``/``%%html``, unknown
   magics, and a cell that does not parse (target ``unparsable``). Target: the source text, so
@@ -75,8 +88,10 @@ Effects, by kind (``Effect.kind``) and what produces them:
 Reading ordinary files is not an effect. Unknown methods on unknown objects are not effects
 (``lst.remove(1)``, ``s.replace(...)``), except the unambiguous names above. References count
 like calls (``map(os.remove, files)``, ``f = Path(p).unlink``). A module reached through
-another (``glob.os``, ``shutil.os.system``) or by its platform name (``posix``, ``nt``) is
-that module. A function or class defined in an earlier cell gives
+another (``glob.os``, ``shutil.os.system``, ``warnings.sys``) or by its platform name
+(``posix``, ``nt``) is that module, and so is one kept by an earlier cell in a container, a
+class or a tuple (``mods = {"o": os}`` then ``mods["o"].system``; ``class T: sp =
+subprocess``; ``a, b = os, subprocess``). A function or class defined in an earlier cell gives
 its body's effects to every call of it by name (and a method to every ``.name(...)`` call);
 a target that is a parameter name becomes the call's argument. Targets are normalised: paths
 with ``os.path.normpath`` (``Path("a") / "b"`` is ``a/b``), hosts lower-cased, other
@@ -84,7 +99,9 @@ expressions as their ``ast.unparse`` text (so ``df.to_csv(out_path)`` in both ce
 A literal never covers an expression of the same text, nor the reverse (``"x"`` is not the
 file in variable ``x``). A target computed from variables (``Effect.reads``) is another target
 when the candidate binds one of them, or a name they are computed from in either cell, in a way
-the original does not (another value, a loop, a parameter, an import...).
+the original does not (another value, a loop, a parameter, an import, or a change in place:
+``paths.update(out=...)``, ``.setdefault``, ``.__setitem__``, ``setattr(cfg, ...)``,
+``vars(cfg)``/``cfg.__dict__``, ``globals().update(out=...)``).
 An original that reads the whole environment covers reading any variable. An original that
 does not parse (a syntax error is a common failure) covers what its parsable lines do.
 
@@ -113,14 +130,16 @@ candidates is scanned once.
 
 What it does not see: strings computed at run time (``chr``, ``bytes.decode``, joins of
 variables) that name hosts or key files, effects inside imported packages' own code (reading
-a pickle, ``seaborn.load_dataset`` downloading, C extensions), and aliases made in earlier
-cells by anything but imports and plain assignments. It is a filter in front of the fork, not
+a pickle, ``seaborn.load_dataset`` downloading, C extensions), third-party functions that
+reach a module by a name given as text, instances of classes that hold modules (``T().sp``),
+and aliases made in earlier cells by anything but imports, assignments and containers. It is a filter in front of the fork, not
 a sandbox: the fork protects the kernel's state, this check keeps trials from touching
 anything else that the original cell does not.
 
 The package is stdlib-only. Its modules: :mod:`.tables` (what counts as what),
 :mod:`.expressions` and :mod:`.ipython_syntax` (reading targets and IPython lines),
-:mod:`.cell_facts` and :mod:`.names` (what a cell binds, what a name means),
+:mod:`.stdlib` (the standard library's pure allowlist), :mod:`.cell_facts` and
+:mod:`.names` (what a cell binds, what a name means),
 :mod:`.binding_index` and :mod:`.context` (the lazy notebook context), :mod:`.scan` (the
 walk of one cell) and :mod:`.decision` (the API).
 """

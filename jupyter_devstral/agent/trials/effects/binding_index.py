@@ -10,7 +10,8 @@ it missed would change a result. So each answer is a superset of what a parse ca
   ``==``) or ``:``, with only spaces, ``)``, line continuations and comments between
   (``x = sp.run``, ``(x) = ...``, ``x: T = ...``). That is every ``Assign``/``AnnAssign``
   target and every import, hence every alias and every Path, key-file, SQL and
-  in-memory-file variable.
+  in-memory-file variable. A name in a target list (``a, b = os, subprocess``) counts too:
+  a line that starts with names, commas, brackets and ``*`` up to an ``=``.
 - ``mentioning``: any whole-word occurrence (an assignment in any form: ``for``, ``with ...
   as``, unpacking, ``del``, ``:=``).
 - ``defining``: the name after ``def`` or ``class``.
@@ -30,6 +31,9 @@ from collections.abc import Sequence
 
 _SKIPPED = frozenset(" \t\f\v\r\n)\\")  # between an assignment target and its "=" or ":"
 #: a name after ``def``/``class``
+#: a line that assigns to a list of targets: ``a, b = ...``, ``(x, y), z = ...``
+_TARGET_LIST = re.compile(r"[ \t]*[\w \t,*()\[\]]*?(?<![=!<>])=(?!=)")
+_CALL = re.compile(r"\w[ \t]*\(")
 _DEFINITIONS = [re.compile(rf"{k}(?<!\w{k})[ \t\f\v\r\n\\]+(\w+)") for k in ("def", "class")]
 
 
@@ -38,7 +42,7 @@ def _word_pattern(word: str, *, assigned: bool = False) -> re.Pattern[str]:
     """``word`` as a whole word (``assigned``: followed by what may follow an assignment
     target). It starts with the word itself, so the regex engine skips ahead to it fast."""
     escaped = re.escape(word)
-    after = r"(?=[ \t\f\v\r\n)\\#=:])" if assigned else r"(?!\w)"
+    after = r"(?=[ \t\f\v\r\n)\]\\#=:,])" if assigned else r"(?!\w)"
     return re.compile(rf"{escaped}(?<!\w{escaped}){after}")
 
 
@@ -59,6 +63,24 @@ def _assigns_at(text: str, at: int) -> bool:
         else:
             return char == "=" and text[at + 1 : at + 2] != "="
     return False
+
+
+def _in_target_list(text: str, start: int, end: int) -> bool:
+    """The name at ``text[start:end]`` is followed by a comma and stands in a target list."""
+    at = end
+    while at < len(text) and text[at] in " \t)]":
+        at += 1
+    if text[at : at + 1] != ",":
+        return False
+    line_start = max(text.rfind("\n", 0, start), text.rfind("\0", 0, start)) + 1
+    ends = [e for e in (text.find("\n", end), text.find("\0", end)) if e >= 0]
+    line = text[line_start : min(ends, default=len(text))]
+    found = _TARGET_LIST.match(line)
+    return (
+        found is not None
+        and found.end() > end - line_start
+        and _CALL.search(line, 0, found.end()) is None
+    )
 
 
 class BindingIndex:
@@ -87,6 +109,11 @@ class BindingIndex:
         """Cells that may define a function, class or method ``name``."""
         return frozenset(self._definitions.get(name, ()))
 
+    def imported(self, name: str) -> bool:
+        """Whether some import cell mentions ``name`` (it may be a module's alias)."""
+        word = _word_pattern(name)
+        return any(word.search(self.texts[i]) for i in self.import_cells)
+
     def mentioning(self, name: str) -> frozenset[int]:
         """Cells where ``name`` occurs as a whole word."""
         found = self._mentioning.get(name)
@@ -105,7 +132,7 @@ class BindingIndex:
         match = target.search(text)
         while match is not None:
             at = match.end()
-            if _assigns_at(text, at):
+            if _assigns_at(text, at) or _in_target_list(text, match.start(), at):
                 cell = self._cell_at(at)
                 cells.add(cell)
                 at = self._next_cell_start(cell)

@@ -44,6 +44,9 @@ class CellFacts:
     #: how the tree was read: "python" (the text as it is), "ipython" (IPython's transform of
     #: it, what the kernel runs) or "text" (IPython lines read as text: IPython not importable)
     reader: str = "python"
+    #: names assigned a value that may hold modules or functions: (name, ((key, expr), ...))
+    #: (``mods = {"o": os}``, ``class T: sp = subprocess``, ``tools = [os.system]``)
+    holders: tuple[tuple[str, tuple[tuple[object, ast.expr], ...]], ...] = ()
 
 
 NO_FACTS = CellFacts(None)
@@ -67,6 +70,31 @@ def param_names(node) -> tuple[str, ...]:
     """The parameter names of a function definition, in order (not ``*args``/``**kw``)."""
     args = node.args
     return tuple(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+
+
+def _held(value, key=None) -> list[tuple[object, ast.expr]]:
+    """The names and dotted names inside a container value, each with its key (a dict key, a
+    keyword, an index) when it is a direct item, else None."""
+    if isinstance(value, (ast.Name, ast.Attribute)):
+        return [(key, value)]
+    found = []
+    if isinstance(value, ast.Dict):
+        for k, v in zip(value.keys, value.values, strict=True):
+            item_key = k.value if isinstance(k, ast.Constant) else None
+            found += _held(v, item_key) if isinstance(v, (ast.Name, ast.Attribute)) else _held(v)
+    elif isinstance(value, (ast.Tuple, ast.List, ast.Set)):
+        for i, v in enumerate(value.elts):
+            found += _held(v, i) if isinstance(v, (ast.Name, ast.Attribute)) else _held(v)
+    elif isinstance(value, ast.Call):
+        for v in value.args:
+            found += _held(v)
+        for kw in value.keywords:
+            direct = isinstance(kw.value, (ast.Name, ast.Attribute))
+            found += _held(kw.value, kw.arg) if direct else _held(kw.value)
+    elif isinstance(value, (ast.IfExp, ast.BoolOp, ast.Starred, ast.NamedExpr)):
+        for child in ast.iter_child_nodes(value):
+            found += _held(child)
+    return found
 
 
 def _parse(text: str) -> ast.Module | None:
@@ -181,7 +209,7 @@ def _facts(source: str, depth: int) -> CellFacts:
 
 
 def _facts_of(source: str, tree, magic, reader) -> CellFacts:
-    imports, stars, aliases, defs, methods, secrets = [], [], [], [], [], []
+    imports, stars, aliases, defs, methods, secrets, holders = [], [], [], [], [], [], []
     assigned, path_vars, sql_vars, memory_vars, method_ids = set(), set(), set(), set(), set()
     loaded = set()
     for node in walk(tree) if tree is not None else ():
@@ -205,8 +233,21 @@ def _facts_of(source: str, tree, magic, reader) -> CellFacts:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.value
             for target in targets:
+                if (
+                    isinstance(target, (ast.Tuple, ast.List))
+                    and isinstance(value, (ast.Tuple, ast.List))
+                    and len(target.elts) == len(value.elts)
+                ):  # a, b = os, subprocess
+                    for name, item in zip(target.elts, value.elts, strict=True):
+                        if isinstance(name, ast.Name):
+                            if isinstance(item, (ast.Name, ast.Attribute)):
+                                aliases.append((name.id, item))
+                            elif entries := _held(item):
+                                holders.append((name.id, tuple(entries)))
                 if not isinstance(target, ast.Name):
                     continue
+                if not isinstance(value, (ast.Name, ast.Attribute)) and (entries := _held(value)):
+                    holders.append((target.id, tuple(entries)))
                 if isinstance(value, (ast.Name, ast.Attribute)) or (
                     isinstance(value, ast.Call) and last_name(value.func) in ALIAS_CALLS
                 ):
@@ -221,14 +262,22 @@ def _facts_of(source: str, tree, magic, reader) -> CellFacts:
                 if text is not None and sql_write(value):
                     sql_vars.add(target.id)
         elif isinstance(node, ast.ClassDef):
-            init = ()
+            init, attributes = (), []
             for item in node.body:
+                if isinstance(item, ast.Assign) and isinstance(
+                    item.value, (ast.Name, ast.Attribute)
+                ):
+                    for target in item.targets:
+                        if isinstance(target, ast.Name):
+                            attributes.append((target.id, item.value))
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     method_ids.add(id(item))
                     methods.append((item.name, item, param_names(item)[1:]))
                     if item.name == "__init__":
                         init = param_names(item)[1:]
             defs.append((node.name, node, init))
+            if attributes:
+                holders.append((node.name, tuple(attributes)))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if id(node) not in method_ids:
                 defs.append((node.name, node, param_names(node)))
@@ -236,7 +285,7 @@ def _facts_of(source: str, tree, magic, reader) -> CellFacts:
         tree, tuple(source.split("\n")), tuple(magic), tuple(imports), tuple(stars),
         tuple(aliases), frozenset(assigned), frozenset(path_vars), tuple(secrets),
         frozenset(sql_vars), frozenset(memory_vars), tuple(defs), tuple(methods),
-        frozenset(loaded), reader,
+        frozenset(loaded), reader, tuple(holders),
     )  # fmt: skip
 
 
@@ -255,6 +304,8 @@ _HINTS = tuple(
 )
 _SHADOWABLE = BARE_MODULES | set(DEFAULT_ALIASES)
 _DOTTED = re.compile(r"[A-Za-z_][\w.]*")
+#: a name as an item of a container, a keyword or a tuple: {"o": os}, [os], os, sp
+_HOLDS = re.compile(r"[\[{(,:=]\s*[A-Za-z_][\w.]*\s*(?:[\]}),]|$)")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -267,8 +318,9 @@ def earlier_cell_facts(source: str) -> CellFacts:
     for line in source.split("\n"):
         head, eq, rest = line.partition("=")
         if eq and rest[:1] != "=" and head.rstrip()[-1:] not in ("!", "<", ">", ""):
-            if _DOTTED.fullmatch(rest.split("#", 1)[0].strip()):
-                return cell_facts(source)  # maybe an alias: x = sp.run
+            value = rest.split("#", 1)[0].strip()
+            if _DOTTED.fullmatch(value) or _HOLDS.search(value):
+                return cell_facts(source)  # maybe an alias (x = sp.run) or a holder ({"o": os})
             shadowed.update(w for w in re.split(r"[\s,()\[\]:*]+", head) if w in _SHADOWABLE)
         stripped = line.lstrip()
         if stripped.startswith(("for ", "with ")) or " as " in line:

@@ -55,6 +55,10 @@ class _EarlierNames:
     def star_name(self, name: str) -> str | None:
         return self._context.star_names().star_name(name)
 
+    def held(self, name: str) -> tuple:
+        self._context.definitions(name)  # class T: sp = subprocess
+        return self._context.folded(NAMED, name).held(name)
+
 
 class EffectsContext:
     """What a notebook's earlier cells tell the check, built once per notebook.
@@ -130,7 +134,18 @@ class EffectsContext:
         """The questions that folding ``cell`` asks: its aliases' values read names (``run =
         sp.run`` reads ``sp``, and whether ``sp`` was assigned when it is a module name)."""
         found = []
-        for _, value in earlier_cell_facts(self.cells[cell]).assign_aliases:
+        facts = earlier_cell_facts(self.cells[cell])
+        values = [value for _, value in facts.assign_aliases]
+        for _, entries in facts.holders:  # mods = {"s": sp}: only a name imported may be one
+            for _, value in entries:
+                root = value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and (
+                    root.id in BARE_MODULES or self.index.imported(root.id)
+                ):
+                    values.append(value)
+        for value in values:
             for node in ast.walk(value):
                 if isinstance(node, ast.Name):
                     found.append((NAMED, node.id))

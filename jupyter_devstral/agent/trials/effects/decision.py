@@ -15,7 +15,7 @@ from .expressions import unparse
 from .ipython_syntax import SECRET_TOKEN, ipython_text, strip_ipython
 from .names import Names
 from .scan import Scan
-from .tables import FILE_KINDS, NOT_TWICE, Effect
+from .tables import FILE_KINDS, MUTATORS, NOT_TWICE, Effect
 
 
 @functools.lru_cache(maxsize=256)
@@ -98,6 +98,37 @@ def _holds(written: str, folder: str) -> bool:
     )
 
 
+#: calls that hand out a namespace: a change through them rebinds its names
+_NAMESPACES = frozenset({"globals", "locals", "vars"})
+
+
+def _root(node) -> str | None:
+    """The name an attribute or subscript chain starts from (``paths['out'].x``: paths)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id in _NAMESPACES:  # globals()[...], vars(cfg).update
+            return "*" if not node.args else _root(node.args[0])
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _mutation(node: ast.Call) -> tuple[str, ...]:
+    """The names a call changes in place: ``paths.update(out=...)``, ``setattr(cfg, ...)``,
+    ``cfg.__dict__.setdefault(...)``, ``globals().update(out=...)`` (the keywords' names, or
+    ``*``: any name)."""
+    func = node.func
+    if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
+        root = _root(node.args[0])
+        return (root,) if root else ()
+    if not (isinstance(func, ast.Attribute) and func.attr in MUTATORS):
+        return ()
+    root = _root(func.value)
+    if root == "*":  # the namespace: its keyword names, or any name
+        names = tuple(k.arg for k in node.keywords if k.arg)
+        return names if names and not node.args else ("*",)
+    return (root,) if root else ()
+
+
 _BINDERS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For, ast.AsyncFor)
 
 
@@ -143,6 +174,14 @@ def _bindings(source: str) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
             bind(node.name, "except", None)
         elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             found.setdefault(node.id, (set(), set()))[0].add("other")
+        elif isinstance(node, ast.Call) and (changed := _mutation(node)):
+            for name in changed:
+                bind(name, f"mutate:{unparse(node)}", node)
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+            root = _root(node)  # globals()["out"] = ..., vars(cfg)["out"] = ...
+            if root is not None and isinstance(node.value, ast.Call):
+                key = node.slice.value if isinstance(node.slice, ast.Constant) else "*"
+                bind(key if root == "*" and isinstance(key, str) else root, "setitem", None)
     return {k: (frozenset(t), frozenset(r)) for k, (t, r) in found.items()}
 
 
@@ -155,6 +194,12 @@ def _rebound(original: str, candidate: str) -> frozenset[str]:
         for name, (texts, _) in after.items()
         if not texts <= before.get(name, (frozenset(), frozenset()))[0]
     )
+
+
+def _rebinds(rebound: frozenset[str], reads: tuple[str, ...], original: str, candidate: str):
+    """Whether the candidate binds anew a name the target is computed from (``*``: the
+    namespace itself was changed, any name may be)."""
+    return "*" in rebound or bool(rebound & _derived(reads, original, candidate))
 
 
 def _derived(names: tuple[str, ...], *cells: str) -> set[str]:
@@ -191,7 +236,7 @@ def new_effects(
         if effect.reads:
             if rebound is None:
                 rebound = _rebound(original, candidate)
-            if rebound and rebound & _derived(effect.reads, original, candidate):
+            if rebound and _rebinds(rebound, effect.reads, original, candidate):
                 new.append(effect)  # the same text, pointed at another target
                 continue
         if (kind, target, bool(effect.reads)) in have or (kind == "env_read" and whole_env):

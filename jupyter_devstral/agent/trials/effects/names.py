@@ -8,7 +8,17 @@ from typing import Protocol
 
 from .cell_facts import CellFacts
 from .expressions import const_str, is_path_expr
-from .tables import BARE_MODULES, BUILTIN_ROOTS, DEFAULT_ALIASES, REEXPORTED, kind_of, rebased
+from .tables import (
+    BARE_MODULES,
+    BUILTIN_ROOTS,
+    DEFAULT_ALIASES,
+    HELD,
+    REEXPORTED,
+    kind_of,
+    rebased,
+)
+
+Held = tuple[tuple[object, str], ...]  # (key, qualified name) of each module or function held
 
 
 class NameLookups(Protocol):
@@ -20,6 +30,7 @@ class NameLookups(Protocol):
     def has(self, table: str, name: str) -> bool: ...
     def secret(self, name: str) -> str | None: ...
     def star_name(self, name: str) -> str | None: ...
+    def held(self, name: str) -> Held: ...
 
 
 class Names:
@@ -36,6 +47,9 @@ class Names:
         self.sql_vars: set[str] = set()
         self.memory_vars: set[str] = set()
         self.user_aliases: dict[str, str] = {}  # f = cleanup
+        #: names whose value holds modules or effectful functions: mods = {"o": os},
+        #: class T: sp = subprocess, tools = [os.system]
+        self.holders: dict[str, Held] = {}
 
     def add(self, facts: CellFacts) -> None:
         """Add what one cell binds (cells are added in notebook order)."""
@@ -52,6 +66,14 @@ class Names:
                 self.aliases[name] = qualified
             elif qualified is None and isinstance(value, ast.Name) and value.id != name:
                 self.user_aliases[name] = value.id
+        for name, entries in facts.holders:
+            held = []
+            for key, value in entries:
+                qualified = self.qual(value)
+                if qualified is not None and kind_of(qualified) is not None:
+                    held.append((key, qualified))
+            if held:
+                self.holders[name] = (*self.holders.get(name, ()), *held)
 
     # -- lookups: this layer, then the parent ------------------------------------------------
 
@@ -88,6 +110,27 @@ class Names:
                 return f"{module}.{name}"
         return self.parent.star_name(name) if self.parent is not None else None
 
+    def held(self, name: str) -> Held:
+        """The modules and effectful functions an earlier value of ``name`` holds."""
+        found = self.holders.get(name)
+        if found is None and self.parent is not None:
+            return self.parent.held(name)
+        return found or ()
+
+    def _held_at(self, name: str, key) -> str | None:
+        """``mods['o']``, ``T.sp``: what the container ``name`` holds under ``key``; the one
+        module it holds when the key is not known; else :data:`HELD` (dynamic)."""
+        entries = self.held(name)
+        if not entries:
+            return None
+        for held_key, qualified in entries:
+            if key is not None and held_key == key:
+                return qualified
+        if isinstance(key, str) and all(isinstance(k, str) for k, _ in entries):
+            return HELD  # another attribute of a class or namespace that holds modules
+        values = {qualified for _, qualified in entries}
+        return values.pop() if len(values) == 1 else HELD
+
     # -- what an expression names ------------------------------------------------------------
 
     def qual(self, node) -> str | None:
@@ -111,6 +154,8 @@ class Names:
             return implied
         if isinstance(node, ast.Attribute):
             base = self.qual(node.value)
+            if base is None and isinstance(node.value, ast.Name):
+                return self._held_at(node.value.id, node.attr)
             if base is None:
                 return None
             if base == "builtins":
@@ -128,6 +173,17 @@ class Names:
                 return f"{base}.{attr}" if base and attr else None
             if func in ("get_ipython", "IPython.get_ipython"):
                 return "get_ipython"
+            if func is not None and func.startswith(HELD):
+                return HELD
+        if isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Name):
+                key = node.slice.value if isinstance(node.slice, ast.Constant) else None
+                return self._held_at(node.value.id, key)
+            base = self.qual(node.value)  # mods["a"]["b"]: resolved through a holder
+            held = base is not None and (
+                base.startswith(HELD) or isinstance(node.value, ast.Subscript)
+            )
+            return HELD if held else None
         return None
 
     def is_path(self, node) -> bool:

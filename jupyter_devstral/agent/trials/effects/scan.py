@@ -35,7 +35,10 @@ from .tables import (
     EXTRACT_METHODS,
     FETCHERS,
     FILE_KINDS,
+    LOOP_NETWORK,
+    LOOP_PROCESS,
     MEMORY_FILES,
+    MODE_POSITION,
     MODULE_KINDS,
     MONGO_WRITES,
     MOVE,
@@ -44,6 +47,7 @@ from .tables import (
     OS_METHODS,
     REEXPORTED,
     REFERENCE_OK,
+    SAFE_LOADS,
     SCRIPT,
     SECRET,
     URL_SCHEME,
@@ -53,6 +57,9 @@ from .tables import (
     Effect,
     kind_of,
 )
+
+#: a literal mode of ``open``: "w", "rb", "a+"...
+_MODE = frozenset("rwxabt+U")
 
 if TYPE_CHECKING:
     from .context import EffectsContext
@@ -68,6 +75,7 @@ class Scan(ast.NodeVisitor):
         self.names, self.ctx, self.lines, self.own = names, ctx, lines, own
         self.out: list[Effect] = []
         self.skip: set[int] = set()
+        self.quiet: set[int] = set()  # globals() calls already reported by their subscript
 
     def run(self, node) -> list[Effect]:
         try:
@@ -142,7 +150,17 @@ class Scan(ast.NodeVisitor):
                 elif id(node) not in self.skip:
                     self._reference(self.names.qual(node) or "", node)
             return True
-        if qualified in ("globals", "locals", "vars", "get_ipython"):
+        if qualified in ("globals", "locals", "vars"):
+            # the namespace itself: whatever gets it may rebind any name (vars(obj) is obj's)
+            if id(node) not in self.quiet and not (qualified == "vars" and node.args):
+                self.add("dynamic", f"{qualified}()", node)
+            return True
+        if qualified == "get_ipython":
+            return True
+        if qualified == "logging.basicConfig":
+            filename = call_arg(node, None, "filename")
+            if filename is not None:
+                self.add("file_write", path_text(filename), node, filename)
             return True
         if qualified == "dict":
             if node.args and self.names.qual(node.args[0]) in ("os.environ", "os.environb"):
@@ -150,7 +168,15 @@ class Scan(ast.NodeVisitor):
                 self._mark(node.args[0])
             return False
         if qualified in OPENERS:
-            self._open(node, call_arg(node, 0, "file"), 1, OPENERS[qualified])
+            position = MODE_POSITION.get(qualified, 1)
+            self._open(node, call_arg(node, 0, "file"), position, OPENERS[qualified])
+            return True
+        if qualified in SAFE_LOADS:
+            keyword, position, safe = SAFE_LOADS[qualified]
+            value = call_arg(node, position, keyword)
+            text = None if value is None else (last_name(value) or unparse(value))
+            if text not in safe:
+                self.add("dynamic", unparse(node), node, of=node)
             return True
         if qualified in DYNAMIC:
             self.add("dynamic", unparse(node), node, of=node)
@@ -270,6 +296,12 @@ class Scan(ast.NodeVisitor):
             self.add("file_write", path_text(dest) if dest is not None else "", node, dest)
         elif attr == "open" and self.names.is_path(receiver):
             self._open(node, receiver, 0, "r")
+        elif attr == "open":
+            self._open_any(node, receiver)
+        elif attr in LOOP_PROCESS:
+            self.add("process", unparse(call_arg(node, 1, "")) if node.args else "", node)
+        elif attr in LOOP_NETWORK:
+            self.add("network", host_text(node.args[1]) if len(node.args) > 1 else "", node)
         elif attr in WRITER_METHODS:
             dest = call_arg(node, 0, "")
             for keyword in WRITER_KEYWORDS:
@@ -303,6 +335,28 @@ class Scan(ast.NodeVisitor):
             self.add("network", "", node)
         elif self.ctx.definitions(attr, method=True) and self.names.qual(receiver) is None:
             self._user(self.ctx.user_effects(attr, method=True), node)
+
+    def _open_any(self, node: ast.Call, receiver) -> None:
+        """``x.open(...)`` on any receiver (``zf.open(name, 'w')``, ``fs.open(p, 'a')``): a
+        literal write mode among its first two arguments, or a mode= that is not a read
+        mode, writes the file it names (its first argument when a path literal, else the
+        receiver)."""
+        mode = call_arg(node, None, "mode")
+        if mode is not None:
+            text = const_str(mode)
+            writes = text is None or any(c in text for c in "wax+")
+        else:
+            modes = [const_str(a) for a in node.args[:2]]
+            writes = any(
+                m and len(m) <= 4 and set(m) <= _MODE and any(c in m for c in "wax+") for m in modes
+            )
+        if writes:
+            first = node.args[0] if node.args else None
+            text = const_str(first) if first is not None else None
+            if first is None or (text is not None and len(text) <= 4 and set(text) <= _MODE):
+                self.add("file_write", path_text(receiver), node, receiver)
+            else:
+                self.add("file_write", path_text(first), node, first)
 
     def _in_memory(self, dest) -> bool:
         """True for ``None``, ``sys.stdout``, an ``io.StringIO()`` or a variable holding one."""
@@ -390,6 +444,12 @@ class Scan(ast.NodeVisitor):
         kind = MODULE_KINDS.get(module)
         if kind is None and module in REEXPORTED and module not in BARE_MODULES:
             kind = "dynamic"
+        if (  # sys, pkgutil, a module a container holds: any of its functions may be called
+            kind is None
+            and kind_of(module) == "dynamic"
+            and not REFERENCE_OK.match(module.rsplit(".", 1)[-1])
+        ):
+            kind = "dynamic"
         if kind is not None:
             self.add(kind, module, node)
 
@@ -409,6 +469,8 @@ class Scan(ast.NodeVisitor):
                 self._module_value(qualified, node)
         elif node.id in BARE_MODULES and not self.names.has("assigned", node.id):
             self._module_value(node.id, node)
+        elif self.names.held(node.id):
+            self.add("dynamic", node.id, node)  # a container of modules, passed on
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         qualified = self.names.qual(node.value)
@@ -428,6 +490,10 @@ class Scan(ast.NodeVisitor):
             )
         ):
             self.add("dynamic", unparse(node), node)
+            if isinstance(node.value, ast.Call):
+                self.quiet.add(id(node.value))
+            else:
+                self._mark(node.value)
         self.generic_visit(node)
 
     def visit_Compare(self, node: ast.Compare) -> None:
@@ -438,6 +504,8 @@ class Scan(ast.NodeVisitor):
             ):
                 self.add("env_read", key_text(node.left), node, node.left)
                 self._mark(right)
+            elif isinstance(op, (ast.In, ast.NotIn)) and self.names.qual(right) == "sys.modules":
+                self._mark(right)  # "google.colab" in sys.modules: a question, no module
         self.generic_visit(node)
 
     def _secret_text(self, text: str, node) -> None:
@@ -452,6 +520,8 @@ class Scan(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str):
             self._secret_text(node.value, node)
+            if node.value in ESCAPES:  # attrgetter("__globals__"), getattr(f, "f_builtins")
+                self.add("dynamic", node.value, node)
             if SCRIPT.search(node.value):
                 self.add("dynamic", "script", node)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .stdlib import stdlib_denied
+
 NOT_TWICE = frozenset({"network", "database", "process", "package"})
 FILE_KINDS = frozenset({"file_write", "file_delete", "file_move", "secret_read"})
 
@@ -94,30 +96,50 @@ CALLS: dict[str, tuple[str, int | None, str, str]] = {
         "asyncio.create_subprocess_exec asyncio.create_subprocess_shell",
         ("process", 0, "program", "cmd"),
     ),
-    "asyncio.open_connection": ("network", 0, "host", "host"),
+    **_each(
+        "asyncio.open_connection asyncio.open_unix_connection asyncio.start_server "
+        "asyncio.start_unix_server",
+        ("network", 0, "host", "host"),
+    ),
     "concurrent.futures.ProcessPoolExecutor": ("process", None, "", ""),
     "IPython.display.Javascript": ("dynamic", 0, "data", "text"),
 }
 OPENERS = {  # qualified name -> default mode; the mode is the 2nd argument or mode=
     **_each("open io.open codecs.open tarfile.open zipfile.ZipFile h5py.File dbm.open", "r"),
     **_each("gzip.open bz2.open lzma.open", "rb"),
+    **_each("io.FileIO _io.open _io.FileIO tarfile.TarFile", "r"),
+    **_each("gzip.GzipFile bz2.BZ2File lzma.LZMAFile", "rb"),
+    **_each("numpy.memmap numpy.lib.format.open_memmap", "r+"),
     **{"shelve.open": "c", "pandas.HDFStore": "a"},
 }
+#: openers whose mode is not their 2nd argument
+MODE_POSITION = {"numpy.memmap": 2, "numpy.lib.format.open_memmap": 1}
 DYNAMIC = word_set(
     "exec eval compile __import__ breakpoint importlib.import_module importlib.__import__ "
     "runpy.run_path runpy.run_module code.interact code.InteractiveInterpreter "
     "code.InteractiveConsole code.compile_command codeop.compile_command codeop.Compile "
     "codeop.CommandCompiler pickle.loads pickle.load pickle.Unpickler _pickle.loads "
     "_pickle.load marshal.loads marshal.load dill.loads dill.load cloudpickle.loads "
-    "cloudpickle.load types.FunctionType types.CodeType"
+    "cloudpickle.load types.FunctionType types.CodeType yaml.unsafe_load yaml.unsafe_load_all "
+    "yaml.full_load yaml.full_load_all pandas.read_pickle joblib.load dill.Unpickler "
+    "cloudpickle.Unpickler"
 )
+#: loads that run code from their data unless a keyword makes them safe: name -> (keyword,
+#: its position, the values that are safe; None: leaving it out is safe too)
+SAFE_LOADS = {
+    "yaml.load": ("Loader", 1, ("SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader")),
+    "yaml.load_all": ("Loader", 1, ("SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader")),
+    "torch.load": ("weights_only", None, ("True",)),
+    "numpy.load": ("allow_pickle", 2, ("False", None)),
+}
 #: run a statement given as text (a callable is no code of its own)
 CODE_RUNNERS = word_set("timeit.timeit timeit.repeat timeit.Timer cProfile.run profile.run")
 # Any other call below one of these modules (longest prefix wins) is an effect of this kind.
 MODULE_KINDS = {
     **_each(
-        "subprocess pty pexpect plumbum ctypes multiprocessing signal _posixsubprocess "
-        "concurrent.futures.process",
+        "subprocess pty pexpect plumbum ctypes _ctypes cffi multiprocessing signal "
+        "_posixsubprocess concurrent.futures.process asyncio.subprocess IPython.utils.process "
+        "IPython.utils._process_posix IPython.utils._process_common IPython.utils._process_win32",
         "process",
     ),
     **_each(
@@ -127,7 +149,7 @@ MODULE_KINDS = {
         "slack_sdk gspread tweepy twilio sendgrid google.cloud azure.storage kaggle "
         "logging.handlers.SocketHandler logging.handlers.DatagramHandler "
         "logging.handlers.SMTPHandler logging.handlers.HTTPHandler "
-        "logging.handlers.SysLogHandler logging.config.listen",
+        "logging.handlers.SysLogHandler logging.config.listen nntplib",
         "network",
     ),
     **_each(
@@ -175,7 +197,8 @@ EXTRACT_METHODS = word_set("extractall extract")
 #: way they are still these modules
 REEXPORTED = word_set(
     "os posix nt shutil subprocess socket ctypes importlib builtins runpy pty "
-    "_posixsubprocess multiprocessing sqlite3 webbrowser urllib requests pickle marshal"
+    "_posixsubprocess multiprocessing sqlite3 webbrowser urllib requests pickle marshal sys "
+    "pkgutil pydoc"
 )
 WRITER_METHODS = word_set(  # write to their first argument, when given one
     "to_csv to_parquet to_excel to_json to_pickle to_hdf to_feather to_stata to_orc to_html "
@@ -193,8 +216,20 @@ MEMORY_FILES = word_set("StringIO BytesIO")  # writing to these is not a file wr
 NOT_FILES = word_set("sys.stdout sys.stderr")
 ESCAPES = word_set(  # attributes that reach code or modules behind the visible names
     "__subclasses__ __globals__ __builtins__ __code__ __closure__ __import__ __loader__ "
-    "__spec__ __getattribute__"
+    "__spec__ __getattribute__ f_builtins f_globals f_locals f_back gi_frame cr_frame ag_frame "
+    "tb_frame tb_next gi_code func_globals"
 )
+#: asyncio event loop methods that start processes or open connections
+LOOP_PROCESS = word_set("subprocess_exec subprocess_shell")
+LOOP_NETWORK = word_set(
+    "create_connection create_unix_connection open_connection open_unix_connection "
+    "create_datagram_endpoint create_server create_unix_server sock_connect"
+)
+#: methods that change the object they are called on (a target read from it is rebound)
+MUTATORS = word_set("update setdefault __setitem__ __setattr__ __delitem__ __init__")
+#: what a name that holds a module or an effectful function in a container (``mods['o']``)
+#: resolves to when it cannot be told which one: "dynamic"
+HELD = "(held)"
 SCRIPT = re.compile(r"<script|application/javascript|text/javascript", re.I)
 ALIAS_CALLS = word_set("getattr __import__ import_module get_ipython")
 PATH_CTORS = word_set("Path PurePath PosixPath WindowsPath PurePosixPath")
@@ -249,6 +284,8 @@ def rebased(qualified: str) -> str:
 
 def kind_of(qualified: str) -> str | None:
     """The effect of calling ``qualified`` (None when pure or unknown)."""
+    if qualified.startswith(HELD):
+        return "dynamic"
     qualified = rebased(qualified)
     if qualified in PURE or qualified.startswith("os.path.") or qualified == "os.path":
         return None
@@ -264,4 +301,4 @@ def kind_of(qualified: str) -> str | None:
         kind = MODULE_KINDS.get(".".join(parts[:i]))
         if kind is not None:
             return kind
-    return None
+    return "dynamic" if stdlib_denied(qualified) else None

@@ -65,3 +65,13 @@ def test_hostile_text_does_not_confuse_the_cells():
     index = BindingIndex(cells)
     assert index.assigning("run") == {0, 4}  # a string counts too: a cell too many is fine
     assert index.mentioning("run") == {0, 4}
+
+
+@pytest.mark.parametrize("cell", ["run, b = sp, 1", "(run, b) = 1, 2", "[x, run], y = z"])
+def test_a_name_in_a_target_list_is_found(cell):
+    assert BindingIndex(["x = 1", cell]).assigning("run") == frozenset({1})
+
+
+@pytest.mark.parametrize("cell", ["f(run, b=1)", "print(run, sep='')", "x = g(run, y)"])
+def test_a_name_passed_to_a_call_is_not_an_assignment(cell):
+    assert BindingIndex([cell]).assigning("run") == frozenset()

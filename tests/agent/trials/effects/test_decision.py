@@ -383,3 +383,46 @@ def test_link_and_metadata_calls_are_not_writes_the_original_covers(candidate):
     assert decision.action == "approve", decision
     assert "os" in {e.kind for e in decision.effects}, decision
     assert trial_decision(original + "\n" + candidate, candidate, earlier=SETUP).action == "try"
+
+
+# --- a target rebound through the namespace or in place -------------------------------------
+
+NAMESPACE_EARLIER = [
+    'out = "/data/result.csv"\npaths = {"out": "/data/r.csv"}\n'
+    "from types import SimpleNamespace\ncfg = SimpleNamespace(out='/data/c.csv')"
+]
+WRITE_OUT = 'open(out, "w").write(str(undefined))'
+WRITE_PATHS = "df.to_csv(paths['out'])\nprnt(1)"
+WRITE_CFG = 'open(cfg.out, "w").write(str(undefined))'
+# (original, candidate)
+REBOUND_IN_PLACE = [
+    (WRITE_OUT, 'globals().update(out="/home/u/.bashrc")\nopen(out, "w").write("x")'),
+    (WRITE_OUT, 'globals()["out"] = "/home/u/.bashrc"\nopen(out, "w").write("x")'),
+    (WRITE_OUT, 'locals().update(out="/home/u/.bashrc")\nopen(out, "w").write("x")'),
+    (WRITE_OUT, 'vars().setdefault("out", "/x")\nopen(out, "w").write("x")'),
+    (WRITE_PATHS, "paths.update(out='/home/u/.bashrc')\ndf.to_csv(paths['out'])"),
+    (WRITE_PATHS, "paths.setdefault('out', '/x')\ndf.to_csv(paths['out'])"),
+    (WRITE_PATHS, "paths.__setitem__('out', '/x')\ndf.to_csv(paths['out'])"),
+    (WRITE_PATHS, "paths['out'] = '/x'\ndf.to_csv(paths['out'])"),
+    (WRITE_CFG, 'setattr(cfg, "out", "/x")\nopen(cfg.out, "w").write("x")'),
+    (WRITE_CFG, 'vars(cfg).update(out="/x")\nopen(cfg.out, "w").write("x")'),
+    (WRITE_CFG, 'cfg.__dict__["out"] = "/x"\nopen(cfg.out, "w").write("x")'),
+    (WRITE_CFG, 'cfg.__dict__.update(out="/x")\nopen(cfg.out, "w").write("x")'),
+    (WRITE_CFG, 'cfg.out = "/x"\nopen(cfg.out, "w").write("x")'),
+]
+
+
+@pytest.mark.parametrize(
+    ("original", "candidate"), REBOUND_IN_PLACE, ids=[r[1][:40] for r in REBOUND_IN_PLACE]
+)
+def test_a_target_rebound_through_the_namespace_or_in_place_is_a_new_target(original, candidate):
+    decision = trial_decision(original, candidate, earlier=NAMESPACE_EARLIER)
+    assert decision.action == "approve", decision
+    plain = candidate.split("\n", 1)[1]  # the same write without the rebinding is tried
+    assert trial_decision(original, plain, earlier=NAMESPACE_EARLIER).action == "try"
+
+
+def test_an_in_place_change_the_original_makes_too_is_covered():
+    original = "paths.update(out='/data/x.csv')\ndf.to_csv(paths['out'])\nprnt(1)"
+    candidate = "paths.update(out='/data/x.csv')\ndf.to_csv(paths['out'])\nprint(1)"
+    assert trial_decision(original, candidate, earlier=NAMESPACE_EARLIER).action == "try"

@@ -2,7 +2,7 @@
 
 :meth:`Backend.chat <jupyter_devstral.backends.base.Backend.chat>` runs :func:`redact_messages`
 on every request, for every backend (hosted, embedded, the model worker, the scripted one), so
-no path to a model skips it. Two rules find a secret, in any text of the messages (contents,
+no path to a model skips it. These rules find a secret, in any text of the messages (contents,
 tool-call arguments, tool results):
 
 * the **name rule**: the value of an assignment, keyword argument, dict key or ``NAME=value``
@@ -10,9 +10,14 @@ tool-call arguments, tool results):
   ``authToken``; not ``keys``, ``monkey``, ``author``, ``tokenizer`` or ``max_tokens``).
   Unambiguous words (password, secret, credential, api key, access token...) take any string
   of 4+ characters; ambiguous ones alone (``key``, ``token``, ``session``: ``key = "region"``,
-  ``pad_token = "[PAD]"``) only a value that looks random (see :func:`_looks_random`);
-* the **pattern rule**: well-known key shapes (AWS, ``sk-``, GitHub, Slack, Google, Stripe,
-  Hugging Face, JWTs, PEM private keys, passwords in URLs, ``Bearer``/``Authorization``).
+  ``pad_token = "[PAD]"``) only a value that looks random (see :func:`_looks_random`). A
+  value is any string literal (f-strings, triple quotes, escaped quotes, ``:=``); of a tuple
+  assignment, the value in the name's position (``user, password = "ada", "pw"``);
+* the **pattern rule**: well-known key shapes (AWS, ``sk-``, ``sk-ant-``, GitHub, GitLab,
+  Slack, Google, Stripe, Hugging Face, npm, PyPI, SendGrid, Twilio, Azure storage, JWTs, PEM
+  private keys, passwords in URLs, ``Bearer``/``Authorization``);
+* printed key files and tables (:mod:`.redaction_shapes`): ``.netrc`` and ``.pgpass``
+  passwords, and a DataFrame's cells under a secret-named column (text repr and HTML).
 
 A value found either way (8+ characters, or 5+ not all letters) is then replaced *everywhere*
 in the messages, so a key assigned in one cell and printed in another's output gets the same
@@ -36,6 +41,15 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
+
+from jupyter_devstral.backends.redaction_shapes import (
+    is_f_string,
+    key_file_hits,
+    literal_delimiter,
+    literal_end,
+    table_hits,
+    unpacked_value,
+)
 
 PLACEHOLDER_RE = re.compile(r"<secret:[\w.-]{1,80}>")
 """A placeholder: the agent rejects a candidate edit that contains one."""
@@ -114,25 +128,34 @@ def _accept(strength: str | None, value: str) -> bool:
     return strength == "strong" or _looks_random(value)
 
 
-_VALUE = r"[^\"'\\\n\r]{4,1024}"
+# A string literal's value, as far as the regex sees it: it stops at a backslash or the other
+# quote, and :func:`~.redaction_shapes.literal_end` goes on over escapes to the closing delimiter.
+_VALUE = r"[^\"'\\\n\r]{0,1024}"
+_OPEN = r"[rbuf]{0,2}\\?[\"'](?:\"\"|'')?"  # f-strings too; triple quotes
+_CLOSE = r"(?:\\?[\"']|(?=\\))"
 _BARE = r"[^\s\"'`()\[\]{},;\\]"
-_LITERAL_AHEAD = r"(?=\s*[rbu]{0,2}\\?[\"'])"
-_AFTER_NAME = (  # the rest of the name, an operator and a value (one group of v1..v7 matches)
+_LITERAL_AHEAD = r"(?=\s*[rbuf]{0,2}\\?[\"'])"
+_AFTER_NAME = (  # the rest of the name, an operator and a value (one group of v1..v9 matches)
     r"[\w-]*"
-    r"(?:\\?[\"']\s*(?:\]\s*=|:|,)\s*[rbu]{0,2}\\?[\"'](?P<v1>" + _VALUE + r")\\?[\"']"
-    r"|\s*(?::[^=\n]{1,60}?)?=\s*[rbu]{0,2}\\?[\"'](?P<v2>" + _VALUE + r")\\?[\"']"
+    r"(?:\\?[\"']\s*(?:\]\s*=|:|,)\s*" + _OPEN + r"(?P<v1>" + _VALUE + r")" + _CLOSE + "|"
+    # a triple-quoted value (over several lines too)
+    r"\s*(?::[^=\n]{0,60}?)?=\s*[rbuf]{0,2}(?P<q>\"\"\"|\'\'\')(?P<v9>[^\x00]{4,4096}?)(?P=q)|"
+    # = value, : type = value, := value (walrus)
+    r"\s*(?::[^=\n]{0,60}?)?=\s*" + _OPEN + r"(?P<v2>" + _VALUE + r")" + _CLOSE + "|"
     # a value in parentheses: string literals concatenated over lines ("sk-live-abc" "def")
-    r"|(?:\\?[\"']\s*:|\s*(?::[^=\n]{1,60}?)?=)\s*(?P<v5>\()" + _LITERAL_AHEAD + "|"
+    r"(?:\\?[\"']\s*:|\s*(?::[^=\n]{0,60}?)?=)\s*(?P<v5>\()" + _LITERAL_AHEAD + "|"
     r"=(?P<v3>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$)"
     r"|:[ \t]+(?P<v4>" + _BARE + r"{8,1024})[ \t]*(?=[\r\n]|$)"
     # the value on the next line: YAML ``password:`` / ``password: |``, shell ``PASSWORD=\``
     r"|:[ \t]*(?:[|>][-+]?[ \t]*)?\r?\n[ \t]*[\"']?(?P<v6>" + _BARE + r"{4,1024})[\"']?"
     r"[ \t]*(?=[\r\n]|$)"
-    r"|=\\\r?\n[ \t]*(?P<v7>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$))"
+    r"|=\\\r?\n[ \t]*(?P<v7>" + _BARE + r"{4,1024})[ \t]*(?=[\r\n]|$)"
+    # one of several targets: password, user = "pw", "ada" (see :func:`~.redaction_shapes.unpacked_value`)
+    r"|(?P<v8>[ \t]*(?:[,)\]][^=\n(){}]{0,200}?)?=(?!=)[^\n]{0,400}?[\"']))"
 )
 # one string literal of a concatenation, and what may separate two (in parentheses: any
 # whitespace, comments and +; outside: spaces, + and backslash-newlines)
-_PART = r"[rbuRBU]{0,2}\\?([\"'])(?P<part>[^\"'\\\n\r]{0,1024})\\?\1"
+_PART = r"[rbufRBUF]{0,2}\\?([\"'])(?P<part>[^\"'\\\n\r]{0,1024})\\?\1"
 _PARTS_IN_PARENS = re.compile(r"(?:\s|\\[nrt]|\+|#[^\n]*)*" + _PART)
 _PARTS_CONTINUED = re.compile(r"(?:[ \t]|\\\r?\n|\+)+" + _PART)
 # One regex per secret word, each starting with its literal, so that the regex engine skips to
@@ -164,6 +187,7 @@ _PATTERNS = [
         ("password_in_url", r"://[^\s:/@\"'<>{}$]*:(?P<v>[^\s@/\"'<>{}$]+)@(?=[\w\[])", False),
         ("aws_access_key_id", r"AKIA[0-9A-Z]{16}(?![0-9A-Za-z])", True),
         ("aws_access_key_id", r"ASIA[0-9A-Z]{16}(?![0-9A-Za-z])", True),
+        ("anthropic_key", r"sk-ant-[A-Za-z0-9_-]{20,}", True),
         ("openai_key", r"sk-[A-Za-z0-9_-]{20,}", True),
         ("stripe_key", r"sk_(?:live|test)_[0-9A-Za-z]{16,}", True),
         ("stripe_key", r"rk_(?:live|test)_[0-9A-Za-z]{16,}", True),
@@ -172,6 +196,13 @@ _PATTERNS = [
         ("slack_token", r"xox[abposr]-[A-Za-z0-9-]{10,}", True),
         ("google_api_key", r"AIza[0-9A-Za-z_-]{35}", True),
         ("huggingface_token", r"hf_[A-Za-z0-9]{30,}", True),
+        ("gitlab_token", r"glpat-[0-9A-Za-z_-]{20,}", True),
+        ("npm_token", r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])", True),
+        ("pypi_token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}", True),
+        ("sendgrid_key", r"SG\.[\w-]{22}\.[\w-]{43}(?![\w-])", True),
+        ("twilio_key", r"SK[0-9a-f]{32}(?![0-9A-Za-z])", True),
+        ("azure_storage_key", r"AccountKey=(?P<v>[A-Za-z0-9+/]{20,}={0,2})", False),
+        ("azure_storage_key", r"SharedAccessKey=(?P<v>[A-Za-z0-9+/]{20,}={0,2})", False),
         ("jwt", r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}", True),
         ("slack_webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{16,}", False),
         ("discord_webhook", r"discord(?:app)?\.com/api/webhooks/\d+/[\w-]{20,}", False),
@@ -249,6 +280,8 @@ def _find(text: str) -> list[Hit]:
                 if "<secret:" not in value and not _masked(value):
                     hits.append((start, end, value, kind, False))
     hits += _more_shapes(text, lowered)
+    hits += key_file_hits(text, lowered, _accept)
+    hits += table_hits(text, _accept, secret_name)
     if any(kind == "aws_access_key_id" for _, _, _, kind, _ in hits):
         hits += _aws_secrets_near_key_ids(text, hits)
     return hits
@@ -263,13 +296,26 @@ def _named(text: str, m: re.Match[str]) -> list[Hit]:
     name = _NAME_CHARS.match(text, start).group()  # type: ignore[union-attr]
     group = m.lastgroup or "v1"
     strength = secret_name(name)
+    if group in ("v2", "v5", "v8"):
+        unpacked = unpacked_value(text, start, start + len(name))
+        if unpacked is not None:  # user, password = "ada", "pw": the value in its position
+            return [(s, e, v, name, True) for s, e, v in unpacked if _accept_literal(strength, v)]
+        if group == "v8":
+            return []
     if group == "v5":  # ("sk-live-abc"\n "def123"): each part, when the whole is a secret
         parts = _literals(text, m.end(group), _PARTS_IN_PARENS)
         whole = "".join(value for _, _, value in parts)
         if not _accept(strength, whole):
             return []
         return [(s, e, value, name, True) for s, e, value in parts if value]
-    value = text[m.start(group) : m.end(group)]
+    value_start, value_end, after = m.start(group), m.end(group), m.end()
+    if group == "v9":  # """\nkey\n""": the key, also where it is printed without the newlines
+        body = text[value_start:value_end]
+        value_start += len(body) - len(body.lstrip())
+        value_end -= len(body) - len(body.rstrip())
+    delimiter = literal_delimiter(text, value_start) if group in ("v1", "v2", "v9") else None
+    value_end, after = literal_end(text, delimiter, value_start, value_end, after)
+    value = text[value_start:value_end]
     if group in ("v3", "v4", "v6", "v7"):
         prefix = _line_prefix(text, start)
         if prefix not in _LINE_PREFIXES:
@@ -284,16 +330,34 @@ def _named(text: str, m: re.Match[str]) -> list[Hit]:
             return []  # a bare password=db_password may be Python: a variable, not a value
         if group == "v6" and re.fullmatch(r"[A-Z]?[a-z]+\.?", value):
             return []  # a word under a heading (docstrings: "api_key:\n    Required.")
-    if not _accept(strength, value):
+        if not _accept(strength, value):
+            return []
+    elif not _accept_literal(
+        strength, value, "{" in value and is_f_string(text, delimiter, value_start)
+    ):
         return []
-    hits = [(m.start(group), m.end(group), value, name, True)]
+    hits = [(value_start, value_end, value, name, True)]
     if group in ("v1", "v2"):  # "sk-live-abc" \\\n "def123": the parts that follow too
         hits += [
             (s, e, part, name, True)
-            for s, e, part in _literals(text, m.end(), _PARTS_CONTINUED)
+            for s, e, part in _literals(text, after, _PARTS_CONTINUED)
             if part
         ]
     return hits
+
+
+def _accept_literal(strength: str | None, value: str, f_string: bool = True) -> bool:
+    """:func:`_accept` for a string literal's value; of an f-string, what is not a
+    replacement field decides (``f"{user}:{pw}"`` is no secret, ``f"Tr0ub{n}dor"`` is). An
+    escaped newline or tab is white space: code in a string, not a random value."""
+    if strength == "weak" and ("\\n" in value or "\\t" in value):
+        return False
+    if f_string and "{" in value:
+        return _accept(strength, _FIELD.sub("", value))
+    return _accept(strength, value)
+
+
+_FIELD = re.compile(r"\{[^{}]*\}")
 
 
 def _literals(text: str, pos: int, regex: re.Pattern[str]) -> list[tuple[int, int, str]]:
@@ -361,7 +425,7 @@ _COMMANDS = [  # (kind, regex with the value as group v), on the original text: 
 _FIRST_ARG = (
     r"\s*(?:[rbuf]{0,2}\\?[\"'][^\"'\\\n]{0,200}\\?[\"']|[\w.]{1,100}(?:\[[^\]\n]{0,100}\])?)"
 )
-_SECOND_ARG = r"\s*,\s*[rbu]{0,2}\\?[\"'](?P<v>[^\"'\\\n]{1,1024})\\?[\"']"
+_SECOND_ARG = r"\s*,\s*[rbuf]{0,2}\\?[\"'](?P<v>[^\"'\\\n]{1,1024})\\?[\"']"
 _ARGUMENT_PAIRS = [
     (kind, re.compile(start + _FIRST_ARG + _SECOND_ARG))
     for kind, start in (

@@ -374,3 +374,192 @@ def test_secrets_in_connection_strings_queries_commands_and_arguments(
 def test_new_shapes_leave_ordinary_code_alone(text: str) -> None:
     out, found = redact_messages([{"role": "user", "content": text}])
     assert found == {} and out[0]["content"] == text
+
+
+PW = "Tr0ub4dor3xyzq"
+HEX_KEY = "8f3a9b7c6d5e4f3a2b1c"
+DATAFRAME = (  # print(df), as pandas prints it
+    "    user        password  token               api_key\n"
+    f"0  alice  {PW}  apple  {HEX_KEY}\n"
+    "1    bob       hunter2 x   pear                 short\n"
+)
+DATAFRAME_NAMED_INDEX = (  # print(df.set_index("user"))
+    "             password  token\n"
+    "user                        \n"
+    f"alice  {PW}  apple\n"
+    "bob         hunter2 x   pear\n"
+)
+DATAFRAME_HTML = (  # df.to_html()
+    '<table border="1" class="dataframe">\n  <thead>\n'
+    '    <tr style="text-align: right;">\n      <th></th>\n      <th>user</th>\n'
+    "      <th>password</th>\n      <th>token</th>\n    </tr>\n  </thead>\n  <tbody>\n"
+    f"    <tr>\n      <th>0</th>\n      <td>alice</td>\n      <td>{PW}</td>\n"
+    "      <td>apple</td>\n    </tr>\n    <tr>\n      <th>1</th>\n      <td>bob</td>\n"
+    "      <td>hunter2 x</td>\n      <td>pear</td>\n    </tr>\n  </tbody>\n</table>"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "placeholder"),
+    [
+        # f-strings, any prefix case
+        (f'password = f"{PW}"', PW, "password"),
+        (f'connect(password=f"{PW}")', PW, "password"),
+        (f'API_KEY = f"{HEX_KEY}"', HEX_KEY, "API_KEY"),
+        (f'API_KEY = rf"{HEX_KEY}"', HEX_KEY, "API_KEY"),
+        (f'API_KEY = FR"{HEX_KEY}"', HEX_KEY, "API_KEY"),
+        (f"cfg = {{'password': F'{PW}'}}", PW, "password"),
+        ('password = f"Tr0ub{n}dor3xyzq"', "dor3xyzq", "password"),
+        (f'auth=("ada", f"{PW}")', PW, "http_auth_password"),
+        # triple quotes
+        (f'API_KEY = """{HEX_KEY}"""', HEX_KEY, "API_KEY"),
+        (f"API_KEY = '''{HEX_KEY}'''", HEX_KEY, "API_KEY"),
+        (f'API_KEY = """\n{HEX_KEY}\n"""\nprint(API_KEY)\n{HEX_KEY}', HEX_KEY, "API_KEY"),
+        (f"DB_PASSWORD: str = f'''\n  {PW}'''", PW, "DB_PASSWORD"),
+        (f'cfg["password"] = """{PW}"""', PW, "password"),
+        # walrus
+        (f'(api_key := "{HEX_KEY}")', HEX_KEY, "api_key"),
+        ('if (token := "a8f7e6d5c4b3a291"):', "a8f7e6d5c4b3a291", "token"),
+        # escaped quotes and backslashes: the value goes on to the real closing quote
+        ('password = "Tr0ub4\\"dor3xyzq"', "dor3xyzq", "password"),
+        ("password = 'Tr0ub4\\'dor3xyzq'", "dor3xyzq", "password"),
+        ('password = "ab\\"cdefgh12"', "cdefgh12", "password"),
+        ('password = "Tr0ub4\\\\dor3xyzq"', "dor3xyzq", "password"),
+        ('password = "it\'s-Tr0ub4dor"', "s-Tr0ub4dor", "password"),
+        # .netrc and .pgpass
+        ("machine api.example.com login alice password Xy7-netrc-pw", "Xy7-netrc-pw", "netrc"),
+        (
+            "machine api.example.com\n  login alice\n  password Xy7-netrc-pw\n",
+            "Xy7-netrc-pw",
+            "netrc",
+        ),
+        ("machine h password Xy7-netrc-pw login alice", "Xy7-netrc-pw", "netrc"),
+        ("default login alice password Xy7-netrc-pw", "Xy7-netrc-pw", "netrc"),
+        (
+            json.dumps({"out": "machine h.example.com\n  login alice\n  password Xy7-netrc-pw\n"}),
+            "Xy7-netrc-pw",
+            "netrc",
+        ),
+        ("db.example.com:5432:sales:ada:Pg-pass-7781", "Pg-pass-7781", "pgpass"),
+        ("localhost:*:*:postgres:Pg-pass-7781\n", "Pg-pass-7781", "pgpass"),
+        # token shapes
+        ("glpat-AbCdEf1234567890xYzW", "AbCdEf1234567890xYzW", "gitlab_token"),
+        ("npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "a1B2c3D4e5F6g7H8i9J0", "npm_token"),
+        (
+            "pypi-AgEIcHlwaS5vcmcCJDU1ZTM0YjRlLWQ5ZTYtNDg4Ny1hYjE4LWNmY2YzOTM1ZTBmMAACKlszLCJlYjE",
+            "CJDU1ZTM0YjRlLWQ5ZTYtNDg4Ny1hYjE4",
+            "pypi_token",
+        ),
+        (
+            "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",
+            "TwL2iGABf9DHoTf",
+            "sendgrid_key",
+        ),
+        ("twilio SK2c9f1a0b3e4d5c6b7a8f9e0d1c2b3a4f", "2c9f1a0b3e4d5c6b7a8f9e0d", "twilio_key"),
+        (
+            "anthropic sk-ant-api03-AbCdEf1234567890AbCdEf1234567890-XyZ",
+            "AbCdEf1234567890AbCdEf",
+            "anthropic_key",
+        ),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Eby8vdM02xNOcqFlqUwJPLl"
+            "mEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;EndpointSuffix=x",
+            "Eby8vdM02xNOcqFlqUwJPLl",
+            "azure_storage_key",
+        ),
+        (  # a GCP service-account key file, as JSON text
+            '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIB'
+            'ADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----\\n"}',
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7",
+            "private_key",
+        ),
+    ],
+)
+def test_literal_forms_key_files_and_token_shapes(text: str, secret: str, placeholder: str) -> None:
+    out, found = redact_messages([{"role": "user", "content": text}])
+    assert secret not in out[0]["content"], out[0]["content"]
+    assert f"<secret:{placeholder}" in out[0]["content"], out[0]["content"]
+    assert found
+    assert redact_messages(out) == (out, {})  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f'user, password = "alice", "{PW}"', 'user, password = "alice", "<secret:password>"'),
+        (f'password, user = "{PW}", "alice"', 'password, user = "<secret:password>", "alice"'),
+        (
+            f'(user, password) = ("alice", "{PW}")',
+            '(user, password) = ("alice", "<secret:password>")',
+        ),
+        (
+            f'self.user, self.password = "alice", "{PW}"',
+            'self.user, self.password = "alice", "<secret:password>"',
+        ),
+        (
+            f'user, password = get("a", "b"), "{PW}"',
+            'user, password = get("a", "b"), "<secret:password>"',
+        ),
+        ('user, password = "alice", pw', 'user, password = "alice", pw'),
+    ],
+)
+def test_tuple_assignment_pairs_targets_and_values(text: str, expected: str) -> None:
+    out, _ = redact_messages([{"role": "user", "content": text}])
+    assert out[0]["content"] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        DATAFRAME,
+        DATAFRAME_NAMED_INDEX,
+        DATAFRAME_HTML,
+        "Out[3]:\n" + DATAFRAME,
+        json.dumps({"output": DATAFRAME}),  # a tool result as JSON: lines end in \\n
+        json.dumps({"output": "Out[3]:\n" + DATAFRAME_NAMED_INDEX}),
+    ],
+)
+def test_dataframe_cells_under_a_secret_column(text: str) -> None:
+    out, found = redact_messages([{"role": "user", "content": text}])
+    content = out[0]["content"]
+    assert PW not in content and HEX_KEY not in content and "hunter2 x" not in content
+    assert "<secret:password>" in content
+    assert "alice" in content and "apple" in content and "pear" in content  # other columns
+    assert set(found.values()) == {"secret_variable"}
+    assert redact_messages(out) == (out, {})
+
+
+ORDINARY_CODE = """\
+token_count = len(tokens)
+label = f"{name}: {value}"
+print(f"token: {token}")
+password = f"{user}:{pw}"
+x, y = "alpha", "beta"
+key, value = "region", "north"
+tokenizer.pad_token, tokenizer.eos_token = "[PAD]", "</s>"
+def f(user, password, timeout="30"):
+    return token
+print("machine learning password reset")
+elapsed = "12:30:45:123:4567"
+addr = "fe80:0000:0000:0000:abcd"
+sha = "8f3a9b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f10"
+stripe.publishable = "pk_live_4eC39HqLyjWDarjtT1zdp7dc"
+    Parameters
+    token
+        the token to use
+    assert not config.secrets
+    assert "DEVSTRAL_LOCAL_ONLY" in text
+cells = [
+    "for i in tqdm(range(3)):\\n    pass",
+    "env.update(lr=0.01)\\nprint(env)",
+]
+   word   token
+0  the    quick
+1  brown    fox
+"""
+
+
+def test_no_false_positives_on_close_ordinary_lines() -> None:
+    messages = [{"role": "user", "content": ORDINARY_CODE}]
+    out, found = redact_messages(messages)
+    assert found == {} and out == messages

@@ -49,6 +49,11 @@ class Gate:
     real: bool = False
 
 
+#: effects a cell may have only once: those never tried (network, database, process,
+#: package) and deletes and moves, which a trial would do before the real run
+ONCE = fx.NOT_TWICE | {"file_delete", "file_move"}
+
+
 def _touched(source: str) -> set[str]:
     """Names a cell binds or changes in place (``df.fillna(0, inplace=True)``, ``xs.append``):
     the cells below that read them are the ones a change of it can alter."""
@@ -190,8 +195,9 @@ class TrialPlan:
         return fx.effects_of(self.original, earlier=self.effects_context)
 
     def repeats_unsafely(self) -> bool:
-        """The original cell itself does what must not happen twice (a POST, an insert)."""
-        return any(e.kind in fx.NOT_TWICE for e in self.original_effects())
+        """The original cell itself does what must not happen twice (a POST, an insert, a
+        delete or a move)."""
+        return any(e.kind in ONCE for e in self.original_effects())
 
     def gate(self, candidate: str) -> Gate:
         if PLACEHOLDER_RE.search(candidate):
@@ -205,6 +211,21 @@ class TrialPlan:
             return Gate(PROPOSE, decision.note(), shown, real=True)
         if decision.action == "approve" and not self.allow_effects:
             return Gate(APPROVE, decision.note(), shown)
+        once = [
+            e
+            for e in fx.effects_of(candidate, earlier=self.effects_context)
+            if e.kind in ONCE and e.kind not in fx.NOT_TWICE
+        ]
+        if once:  # the same delete or move as the original's: a trial would do it, and the
+            # real run after it would fail (the file is gone) or move something else
+            said = ", ".join(f"{e.kind.removeprefix('file_')}s {e.target}".strip() for e in once)
+            return Gate(
+                PROPOSE,
+                f"proposed, not tried: it {said}, which cannot happen twice (in a trial, then "
+                "for real); after approval it runs once, for real",
+                [f"{e.kind} {e.target}".strip() for e in once],
+                real=True,
+            )
         if not self.sandboxed:
             return Gate(
                 PROPOSE,

@@ -143,3 +143,16 @@ def test_the_cells_below_are_judged_in_the_candidates_context():
 def test_a_cell_that_changes_its_input_in_place_is_checked_by_that_inputs_readers():
     nb = cells("xs = [3, 1]", "xs.sort(reversd=True)", "print(xs)", outputs={2: out("[3, 1]\n")})
     assert plan_for(nb, 1).trial_options("xs.sort(reverse=True)")["after"] == ["print(xs)"]
+
+
+def test_a_delete_or_move_the_original_does_is_proposed_not_tried():
+    """A trial would delete or move the file, and the real run after it would fail."""
+    nb = cells("import os, shutil", "os.remove('tmp.csv')\nprint(totl)")
+    plan = plan_for(nb, 1)
+    assert plan.repeats_unsafely()
+    gate = plan.gate("os.remove('tmp.csv')\nprint(total)")
+    assert gate.action == "propose" and gate.real and "deletes tmp.csv" in gate.note
+    nb = cells("import os, shutil", "shutil.move('a.csv', 'b.csv')\nprint(totl)")
+    gate = plan_for(nb, 1).gate("shutil.move('a.csv', 'b.csv')\nprint(total)")
+    assert gate.action == "propose" and "moves" in gate.note
+    assert plan_for(nb, 1).gate("print(total)").action == "try"  # no move, nothing to repeat

@@ -150,7 +150,7 @@ class WorkerBackend(Backend):
                 try:
                     return protocol.open_request(info, op, payload)
                 except protocol.HandshakeError as exc:
-                    if exc.kind != "busy":
+                    if exc.kind != "busy" or not launch.ours_and_alive(info.get("pid")):
                         break  # foreign: ensure() finds the runtime file stale and replaces it
                     time.sleep(0.1 * (busy + 1))
                 except OSError:

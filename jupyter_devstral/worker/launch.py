@@ -29,14 +29,16 @@ def hello(info: dict[str, Any], timeout: float = 5.0) -> dict[str, Any] | None:
     token, else None (gone, or somebody else listens there: the runtime file is stale).
 
     A worker busy with too many unauthenticated connections is asked again for a few
-    seconds, then BackendError("connection"): it is alive, so never stale."""
+    seconds, then BackendError("connection"): it is alive, so never stale. "busy" proves
+    nothing (anyone listening on a stale port can say it), so it counts only while the
+    process the runtime file names is alive and ours."""
     for attempt in range(BUSY_TRIES):
         try:
             sock, reader = protocol.open_request(info, "hello", timeout=timeout)
             with sock:
                 reply = reader.read()
         except protocol.HandshakeError as exc:
-            if exc.kind != "busy":
+            if exc.kind != "busy" or not ours_and_alive(info.get("pid")):
                 return None
             time.sleep(0.1 * (attempt + 1))
             continue
@@ -44,6 +46,16 @@ def hello(info: dict[str, Any], timeout: float = 5.0) -> dict[str, Any] | None:
             return None
         return reply if reply and reply.get("type") == "result" else None
     raise BackendError("the model worker is busy with too many connections", kind="connection")
+
+
+def ours_and_alive(pid: Any) -> bool:
+    """Whether ``pid`` is a running process of this user (on Linux, by /proc's owner)."""
+    if not isinstance(pid, int) or not pid_alive(pid):
+        return False
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
+    except (OSError, AttributeError):
+        return True  # no /proc (macOS) or no uids (Windows): alive is all we can tell
 
 
 def remove_stale(info_path: Path, info: dict[str, Any]) -> None:

@@ -412,7 +412,10 @@ class LineReader:
         line = self.buffer[:end]  # (json reads a bytearray as it is)
         del self.buffer[: end + 1]  # cheap: a bytearray drops its head in place
         self.scanned = 0
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except RecursionError:  # "[[[[..." from a peer: bad input, not a crash
+            raise ValueError("not JSON: nested too deeply") from None
         if not isinstance(message, dict):
             raise ValueError("a message must be a JSON object")
         return message

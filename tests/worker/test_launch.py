@@ -56,3 +56,34 @@ def test_the_start_lock_is_not_taken_through_a_symlink(tmp_path, victim):
         with launch.FileLock(lock):
             pass
     assert victim.read_text() == "keep me"
+
+
+def test_a_stale_port_that_answers_busy_or_nested_json_is_stale(tmp_path):
+    """Whoever listens on a dead worker's port may say "busy" or send "[[[[...": neither
+    keeps the runtime file alive, and neither is a traceback."""
+    import socket
+    import threading
+
+    from jupyter_devstral.worker import launch
+
+    for answer in (b'{"type": "error", "kind": "busy", "message": "x"}\n', b"[" * 4000 + b"\n"):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+
+        def serve(listener=listener, answer=answer):
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        dead = 2**22 + 12345  # no such process
+        info = {"port": listener.getsockname()[1], "token": "t", "pid": dead}
+        try:
+            assert launch.hello(info, timeout=2) is None
+        finally:
+            listener.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -64,8 +65,9 @@ def restore_data(original: str, cell_id: str | None) -> dict[str, Any]:
 
 def offer_data(action: str, source: str, cell_id: str | None) -> dict[str, Any]:
     """The data of :data:`OFFER_MIME`: ``apply`` (the renderer's "Apply fix" sets the cell's
-    source) or ``run`` ("Run it" sets it and runs the cell, once)."""
-    return {"cell_id": cell_id, "action": action, "source": source}
+    source) or ``run`` ("Run it" sets it and runs the cell, once). ``id``: this offer's own,
+    which the renderer records in the cell's metadata once taken (never offered again)."""
+    return {"id": uuid.uuid4().hex[:12], "cell_id": cell_id, "action": action, "source": source}
 
 
 def offer_restore(shell: Any, original: str, cell_id: str | None) -> None:

@@ -122,6 +122,7 @@ class DevstralServerApp(ExtensionApp):
             settings=self.chat_settings,
             problem=self.problem,
             save=self.store.save,
+            claim=self.store.claim_proposal,
             save_policies=self.store.set_policies,
             policies=policies,
             loop=loop,

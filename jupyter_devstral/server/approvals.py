@@ -15,7 +15,11 @@ that breaks it, but the server is where it holds):
 
 An approval is for exact operations: :class:`ApprovalBook` issues the op ids with the
 request, accepts the user's ``approval`` only when it echoes those ops unchanged, and hands
-out an approved op id only for an op with the same name and arguments.
+out an approved op id only for an op with the same name and arguments. An approval is for one
+step, too: the ops of a step the user approved but that were never sent (an earlier op of the
+step failed, the tool stopped) are void once the step ends (:meth:`ApprovalBook.end_step`:
+the next step starts; :meth:`ApprovalBook.void_rest`: an op of the step failed), so an
+approved ``run_cell(X)`` never lets a later, unasked ``run_cell(X)`` through.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class ApprovalBook:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
-        self._cleared: list[tuple[str, str]] = []  # (op id, canonical op), in order
+        # (op id, canonical op, request id), in order
+        self._cleared: list[tuple[str, str, str]] = []
+        self._sent: dict[str, str] = {}  # op id taken -> its request (void_rest)
 
     def open(self, turn: str, ops: list[tuple[str, dict[str, Any]]]) -> Pending:
         """A new request for ``ops`` (each gets its op id now)."""
@@ -134,7 +140,9 @@ class ApprovalBook:
                     return "the approval does not echo the request's ops: nothing was approved"
                 if echoed != sent or ids != [o["op"] for o in pending.ops]:
                     return "the approval does not match the request's ops: nothing was approved"
-                self._cleared += [(o["op"], c) for o, c in zip(pending.ops, sent, strict=True)]
+                self._cleared += [
+                    (o["op"], c, request) for o, c in zip(pending.ops, sent, strict=True)
+                ]
             pending.answer.set_result(approved)
         return None
 
@@ -142,16 +150,30 @@ class ApprovalBook:
         """The op id of an approved, not yet sent op with this name and arguments."""
         key = canonical(name, args)
         with self._lock:
-            for i, (op_id, cleared) in enumerate(self._cleared):
+            for i, (op_id, cleared, request) in enumerate(self._cleared):
                 if cleared == key:
                     del self._cleared[i]
+                    self._sent[op_id] = request
                     return op_id
         return None
+
+    def end_step(self) -> None:
+        """A step ended (the next one starts): the ops it was approved for and never sent
+        are void."""
+        self.forget()
+
+    def void_rest(self, op_id: str) -> None:
+        """An op of an approved step failed: the step's ops not sent yet are void."""
+        with self._lock:
+            request = self._sent.get(op_id)
+            if request is not None:
+                self._cleared = [item for item in self._cleared if item[2] != request]
 
     def forget(self) -> None:
         """A turn ended: approvals it did not use are void."""
         with self._lock:
             self._cleared.clear()
+            self._sent.clear()
 
     def fail_all(self, error: BaseException) -> None:
         """Cancel: every waiting request fails (the turn's thread wakes up)."""

@@ -14,6 +14,12 @@ the ``approval`` that echoes its ops clears them. Cancelling a turn (``cancel``,
 closing, server shutdown) stops generation and fails the ops and approvals it waits on, so
 the thread always ends. When a turn ends, the chat is written to the store before the panel
 hears ``stopped`` (the panel's own ``save_turn`` comes after and completes it).
+
+A proposal's Run it is claimed first (``claim_proposal``): the store, not this chat's copy of
+the record, decides under the chat's lock shared by every socket of it, so a proposal runs
+at most once even with the notebook open in two tabs
+(:meth:`.store.ConversationStore.claim_proposal`). An approval is for one step: the approved
+ops of a step that ended (an op of it failed, or the next step began) are void.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class Conversation:
         settings: Callable[[dict[str, Any] | None], dict[str, Any] | None],
         problem: Callable[[dict[str, Any]], str | None],
         save: Callable[[dict[str, Any]], None],
+        claim: Callable[[str, str, int], tuple[bool, Any, str]],
         save_policies: Callable[[str, dict[str, str]], Any],
         policies: dict[str, str],
         loop: asyncio.AbstractEventLoop,
@@ -73,7 +80,7 @@ class Conversation:
         self.id, self.notebook = record["id"], record["notebook"]
         self._send, self._make_backend = send, make_backend
         self._settings_for, self._problem = settings, problem
-        self._save, self._save_policies = save, save_policies
+        self._save, self._claim, self._save_policies = save, claim, save_policies
         self.policies = policies_from(policies)
         self.loop, self._turns, self.executor = loop, turns, executor
         self.choice: dict[str, Any] | None = record.get("model") or None
@@ -123,6 +130,8 @@ class Conversation:
             self._set_model(message)
         elif kind == "save_turn":
             self._save_turn(message)
+        elif kind == "claim_proposal":
+            self.loop.run_in_executor(self.executor, self._claim_proposal, message)
         elif kind in ("chat", "fix"):
             self._start(message)
 
@@ -207,6 +216,22 @@ class Conversation:
                 return  # the server never ran that turn here: nothing to complete
         self.loop.run_in_executor(self.executor, self._persist)
 
+    def _claim_proposal(self, message: dict[str, Any]) -> None:
+        """Claim a proposal in the store (off the event loop: it writes), then answer."""
+        turn_id, index = message["turn"], message["index"]
+        try:
+            ok, state, problem = self._claim(self.id, turn_id, index)
+        except (OSError, ValueError) as exc:
+            ok, state, problem = False, None, f"could not claim it: {exc}"
+        if ok:  # this chat's copy says so too (the store's merge would keep it anyway)
+            with self._lock:
+                for turn in self.record.get("turns") or []:
+                    if isinstance(turn, dict) and turn.get("id") == turn_id:
+                        proposals = turn.get("proposals") or []
+                        if index < len(proposals) and isinstance(proposals[index], dict):
+                            proposals[index]["state"] = state
+        self._post(protocol.claim_result(turn_id, index, ok, state, problem))
+
     def _persist(self) -> None:
         with self._lock:
             try:
@@ -258,11 +283,17 @@ class Conversation:
                 self.record["compacted"] = list(self.agent.compacted)
         self._persist()
 
-    def approve(self, turn: str, cancel: CancelToken, step: Step, said: str = "") -> None:
+    def approve(
+        self, turn: str, cancel: CancelToken, step: Step, said: str = "", *, new_step: bool = True
+    ) -> None:
         """Ask the user for a step's ops (those that need it; else nothing is asked).
 
+        A new step ends the one before: its approved ops never sent are void (``new_step``
+        is False only for one op of the current step that was not in its plan).
         Blocks this turn's thread until the click; raises StepDeclined (rejected, or no answer
         within ``approval_timeout``) or NotebookError("cancelled")."""
+        if new_step:
+            self.approvals.end_step()
         reasons = [
             needs_approval(name, args, policies=self.policies, fix_cell=self.fix_cell)
             for name, args in step.ops
@@ -314,7 +345,8 @@ class Conversation:
             )
             if why:
                 code = str(args.get("code") or args.get("source") or "")
-                self.approve(turn, cancel, Step(_WHAT.get(name, name), [(name, args)], code=code))
+                one = Step(_WHAT.get(name, name), [(name, args)], code=code)
+                self.approve(turn, cancel, one, new_step=False)
                 op_id = self.approvals.take(name, args)
                 if op_id is None:  # cannot happen: an approval clears exactly its ops
                     raise NotebookError(f"{name} was not approved")
@@ -327,12 +359,17 @@ class Conversation:
             try:
                 reply = future.result(timeout)
             except concurrent.futures.TimeoutError:
+                self.approvals.void_rest(op_id)
                 raise NotebookError(
                     f"the browser did not finish {name} within {timeout:.0f} s"
                 ) from None
+            except NotebookError:
+                self.approvals.void_rest(op_id)
+                raise
         finally:
             self._ops.pop(op_id, None)
         if not reply["ok"]:
+            self.approvals.void_rest(op_id)  # the step stops here: the rest of it is void
             raise NotebookError(str(reply.get("error") or f"{name} failed"))
         return reply.get("value") or {}
 

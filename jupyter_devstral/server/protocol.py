@@ -35,7 +35,11 @@ Browser to server:
   request's ops when approved;
 - ``policy``: ``{"edit": "ask"|"auto", "run": "ask"|"auto"}``, remembered per notebook;
 - ``set_model``: ``{"backend", "model"}``, one of ``/devstral/models``, for this chat;
-- ``save_turn``: ``{"turn", "record"}``: the panel's view of a finished turn, stored.
+- ``save_turn``: ``{"turn", "record"}``: the panel's view of a finished turn, stored (a
+  proposal's stored ``state`` only moves forward: see :meth:`.store.ConversationStore.save`);
+- ``claim_proposal``: ``{"turn", "index"}``: before a proposal's Run it runs the cell, the
+  browser claims it; the server marks it ``running`` in the stored chat (once, whichever
+  socket asks) and answers ``claim_result``; the cell runs only after ``"ok": true``.
 
 Server to browser:
 
@@ -48,6 +52,10 @@ Server to browser:
   "diff"?, "code"?}``;
 - ``op``: ``{"turn", "op", "name", "args"}`` (+ ``"helper": true, "purpose"`` for the agent's
   own helper code in the kernel), a notebook operation for the browser (:data:`OPS`);
+- ``claim_result``: ``{"turn", "index", "ok", "state", "message"?}``: the answer to
+  ``claim_proposal``; ``state`` is the stored state after it (``"running"`` when claimed now;
+  when refused, the state it already had, or null with a ``message`` when there is no such
+  proposal);
 - ``error``: ``{"message"}`` (and ``"turn"`` when it concerns one), one line.
 """
 
@@ -67,8 +75,9 @@ CLIENT_TYPES = (
     "policy",
     "set_model",
     "save_turn",
+    "claim_proposal",
 )
-SERVER_TYPES = ("ready", "model", "event", "approval_request", "op", "error")
+SERVER_TYPES = ("ready", "model", "event", "approval_request", "op", "claim_result", "error")
 MODES = ("ask", "agent")
 CHIPS = ("notebook", "active_cell", "selection", "errors")
 POLICIES = ("ask", "auto")
@@ -99,6 +108,8 @@ OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kernel_eval": (("code", "timeout"), ("stdout",)),
 }
 EDIT_OPS = ("replace_source", "insert_cell", "delete_cell")
+#: a proposal's Run it: claimed (``running``), then how the run ended; never back
+PROPOSAL_STATES = ("running", "ran", "failed")
 #: the most a browser may store per turn (``save_turn``)
 MAX_TURN_RECORD = 2_000_000
 
@@ -174,6 +185,14 @@ def parse_client(message: Any) -> dict[str, Any]:
     elif kind == "save_turn":
         _need(message, "turn", "record")
         _check(isinstance(message["record"], dict), "save_turn: record must be an object")
+    elif kind == "claim_proposal":
+        _need(message, "turn", "index")
+        _check(isinstance(message["turn"], str), "claim_proposal: turn must be a string")
+        index = message["index"]
+        _check(
+            isinstance(index, int) and not isinstance(index, bool) and index >= 0,
+            "claim_proposal: index must be a whole number",
+        )
     return message
 
 
@@ -248,6 +267,22 @@ def approval_request(
     if code:
         message["code"] = code
     return message
+
+
+def claim_result(
+    turn: str, index: int, ok: bool, state: str | None, message: str = ""
+) -> dict[str, Any]:
+    """The answer to ``claim_proposal``: ``ok`` only for the one claim that marked it."""
+    out: dict[str, Any] = {
+        "type": "claim_result",
+        "turn": turn,
+        "index": index,
+        "ok": ok,
+        "state": state,
+    }
+    if message:
+        out["message"] = message
+    return out
 
 
 def error(message: str, turn: str | None = None) -> dict[str, Any]:

@@ -15,6 +15,13 @@ notebook with the same metadata id turns up under another path. Chat ids are che
 they name a file. A chat shows its last ``max_turns`` turns; only the last ``keep_sent`` keep
 their "What was sent" records (they hold whole prompts). The model's own history is kept
 within its window by the agent's compaction.
+
+A Fix turn's proposals run at most once, ever, whichever tab clicks Run it: every socket of
+a notebook has its own copy of the chat, so the stored file is the one arbiter.
+:meth:`ConversationStore.claim_proposal` marks a proposal ``running`` under the chat's lock
+(one per chat, shared by every socket) before the browser may run it, and
+:meth:`ConversationStore.save` merges proposal states forward only (a copy that never heard
+of the claim cannot write it away; ``running`` moves only to ``ran`` or ``failed``).
 """
 
 from __future__ import annotations
@@ -74,6 +81,43 @@ def _norm(path: str) -> str:
     return path.strip().strip("/")
 
 
+_FINAL = ("ran", "failed")
+
+
+def _merge_state(stored: Any, incoming: Any) -> Any:
+    """A proposal's state moves forward only: none -> running -> ran | failed."""
+    if stored in _FINAL:
+        return stored
+    if stored == "running":
+        return incoming if incoming in _FINAL else stored
+    if stored is None:
+        return incoming
+    return stored if incoming is None else incoming  # an unknown stored state: not cleared
+
+
+def merge_proposals(stored_turns: Any, turns: list[Any]) -> None:
+    """Carry the stored proposal states into ``turns`` (in place), forward only."""
+    if not isinstance(stored_turns, list):
+        return
+    by_id = {t.get("id"): t for t in stored_turns if isinstance(t, dict)}
+    for turn in turns:
+        old = by_id.get(turn.get("id")) if isinstance(turn, dict) else None
+        olds = old.get("proposals") if old else None
+        news = turn.get("proposals") if isinstance(turn, dict) else None
+        if not isinstance(olds, list) or not isinstance(news, list):
+            continue
+        for before, after in zip(olds, news, strict=False):
+            if not isinstance(before, dict) or not isinstance(after, dict):
+                continue
+            state = _merge_state(before.get("state"), after.get("state"))
+            if state != after.get("state"):  # the stored one stands, with its result line
+                after["state"] = state
+                if "result" in before:
+                    after["result"] = before["result"]
+                else:
+                    after.pop("result", None)
+
+
 class ConversationStore:
     """Chats by notebook path, on disk; thread-safe (turn threads and the event loop)."""
 
@@ -91,6 +135,7 @@ class ConversationStore:
         self.exists = exists
         self.max_chats, self.max_turns, self.keep_sent = max_chats, max_turns, keep_sent
         self._lock = threading.RLock()
+        self._chat_locks: dict[str, threading.RLock] = {}  # see chat_lock
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         data = _read(self.root / "index.json")
@@ -220,8 +265,22 @@ class ConversationStore:
                 )
         return out
 
+    def chat_lock(self, chat_id: str) -> threading.RLock:
+        """The lock of one chat, shared by every socket (and Conversation) that has it open."""
+        with self._lock:
+            return self._chat_locks.setdefault(chat_id, threading.RLock())
+
     def save(self, record: dict[str, Any]) -> None:
-        """Write a chat (its ``sent`` records trimmed to the last ``keep_sent`` turns)."""
+        """Write a chat (its ``sent`` records trimmed to the last ``keep_sent`` turns).
+
+        Proposal states merge forward with the stored file's (``record`` is updated too)."""
+        with self.chat_lock(record["id"]):
+            stored = self.load(record["id"])
+            if stored is not None:
+                merge_proposals(stored.get("turns"), record.get("turns") or [])
+            self._save(record)
+
+    def _save(self, record: dict[str, Any]) -> None:
         record["updated"] = time.time()
         turns = record["turns"] = (record.get("turns") or [])[-self.max_turns :]
         for turn in turns[: max(0, len(turns) - self.keep_sent)]:
@@ -231,14 +290,47 @@ class ConversationStore:
         if not record.get("title"):
             first = next((t.get("request") for t in turns if isinstance(t, dict)), "")
             record["title"] = " ".join(str(first or "").split())[:80]
-        with self._lock:
-            write_atomic(self._path(record["id"]), record)
+        write_atomic(self._path(record["id"]), record)  # under the chat's lock (save)
+
+    def claim_proposal(self, chat_id: str, turn_id: str, index: int) -> tuple[bool, Any, str]:
+        """Mark a stored proposal ``running`` if it never ran: ``(claimed, state, problem)``.
+
+        Only the first claim of a proposal succeeds, whichever socket sends it; a refusal
+        says the state it already has (or, with no state, why: no such chat, turn or
+        proposal). The file is written before the answer: a reload shows it claimed."""
+        with self.chat_lock(chat_id):
+            record = self.load(chat_id)
+            if record is None:
+                return False, None, "that chat is not stored"
+            turn = next(
+                (
+                    t
+                    for t in record.get("turns") or []
+                    if isinstance(t, dict) and t.get("id") == turn_id
+                ),
+                None,
+            )
+            if turn is None:
+                return False, None, "that turn is not stored"
+            proposals = turn.get("proposals")
+            if not isinstance(proposals, list) or not 0 <= index < len(proposals):
+                return False, None, "that proposal is not stored"
+            proposal = proposals[index]
+            if not isinstance(proposal, dict):
+                return False, None, "that proposal is not stored"
+            if proposal.get("state") is not None:
+                return False, proposal["state"], "it was run already (from here or another tab)"
+            proposal["state"] = "running"
+            write_atomic(self._path(chat_id), record)
+            return True, "running", ""
 
     def _retarget(self, chat_id: str, notebook: str) -> None:
-        record = self.load(chat_id)
-        if record is not None and record.get("notebook") != notebook:
-            record["notebook"] = notebook
-            write_atomic(self._path(chat_id), record)
+        # locks are taken in this order only: the store's, then a chat's
+        with self.chat_lock(chat_id):
+            record = self.load(chat_id)
+            if record is not None and record.get("notebook") != notebook:
+                record["notebook"] = notebook
+                write_atomic(self._path(chat_id), record)
 
     def rename(self, old: str, new: str) -> list[str]:
         """A notebook (or a folder of them) was renamed: its chats follow. Returns the chat

@@ -28,6 +28,7 @@ import {
   ServerMessage,
   cancel,
   chat,
+  claimProposal,
   fix,
   hello,
   oneLine,
@@ -36,6 +37,7 @@ import {
   saveTurn,
   setModel
 } from './protocol';
+import { ProposalClaims, runProposalOnce } from './proposalRun';
 import { runCell } from './runner';
 import type { IDevstralSettings } from './settings';
 import { DevstralSocket } from './socket';
@@ -90,6 +92,7 @@ export class Conversation {
   private _disposed = false;
   private _defaults: IPolicies;
   private _watching: NotebookPanel | null = null;
+  private _claims = new ProposalClaims();
 
   constructor(
     public path: string,
@@ -261,30 +264,39 @@ export class Conversation {
     return true;
   }
 
-  /** A proposal's "Run it": the user's click approves it; it is set and run once. */
+  /**
+   * A proposal's "Run it": the user's click approves it. The server's stored chat is
+   * claimed first (once, whichever tab asks); only then the cell gets that source and runs
+   * once (see proposalRun.ts). Refused for any proposal that has a state.
+   */
   async runProposal(turn: ITurn, proposal: IProposal): Promise<void> {
     const nb = this._ops.notebook();
     const panel = this.panel;
-    if (!turn.cellId || !nb || !panel || proposal.state === 'running') {
+    const cellId = turn.cellId;
+    if (!cellId || !nb || !panel || proposal.state !== undefined) {
       return;
     }
-    proposal.state = 'running';
-    this._emit();
-    try {
-      replaceSource(nb, turn.cellId, proposal.source);
-      const value = await runCell(panel, turn.cellId, 60);
-      const e = value.error;
-      proposal.state = e ? 'failed' : 'ran';
-      proposal.result = e
-        ? `${e.ename}: ${e.evalue}`
-        : `ran [${value.execution_count ?? ' '}]`;
-      this._hooks.cellRan(panel, turn.cellId, !!e);
-    } catch (error) {
-      proposal.state = 'failed';
-      proposal.result = oneLine(String((error as Error).message ?? error));
-    }
-    this._store(turn);
-    this._emit();
+    await runProposalOnce(turn, proposal, {
+      claim: async (turnId, index) => {
+        if (!(await this.connect())) {
+          throw new Error(this.error ?? 'not connected');
+        }
+        const answer = this._claims.expect(turnId, index);
+        this._socket.send(claimProposal(turnId, index));
+        return answer;
+      },
+      run: async source => {
+        replaceSource(nb, cellId, source);
+        const value = await runCell(panel, cellId, 60);
+        const e = value.error;
+        this._hooks.cellRan(panel, cellId, !!e);
+        return e
+          ? { failed: true, result: `${e.ename}: ${e.evalue}` }
+          : { failed: false, result: `ran [${value.execution_count ?? ' '}]` };
+      },
+      changed: () => this._emit(),
+      store: () => this._store(turn)
+    });
   }
 
   /** Put the pinned notebook back as it was before the last agent turn (one undo step). */
@@ -378,6 +390,7 @@ export class Conversation {
 
   dispose(): void {
     this._ops.settle(null, 'expired');
+    this._claims.failAll('the panel closed');
     this._disposed = true;
     this._socket.close();
     Signal.clearData(this);
@@ -414,6 +427,7 @@ export class Conversation {
 
   private _applyReady(ready: IReady): void {
     this._ops.settle(null, 'expired');
+    this._claims.failAll('the chat was opened again');
     if (ready.conversation !== this.id) {
       this._undo = null;
     }
@@ -499,6 +513,9 @@ export class Conversation {
       case 'approval_request':
         this._ops.ask(msg);
         break;
+      case 'claim_result':
+        this._claims.settle(msg);
+        break;
       case 'op':
         void this._ops.handle(msg);
         break;
@@ -546,6 +563,7 @@ export class Conversation {
   }
 
   private _onClosed(info: { code: number; ready: boolean }): void {
+    this._claims.failAll('the connection closed');
     if (!info.ready || this._disposed) {
       return;
     }

@@ -17,7 +17,8 @@ export const CLIENT_TYPES = [
   'approval',
   'policy',
   'set_model',
-  'save_turn'
+  'save_turn',
+  'claim_proposal'
 ] as const;
 export const SERVER_TYPES = [
   'ready',
@@ -25,6 +26,7 @@ export const SERVER_TYPES = [
   'event',
   'approval_request',
   'op',
+  'claim_result',
   'error'
 ] as const;
 export const MODES = ['ask', 'agent'] as const;
@@ -204,6 +206,17 @@ export interface ISaveTurn {
   record: Record<string, unknown>;
 }
 
+/**
+ * Before a proposal's Run it runs anything, the browser claims it: the server marks it
+ * `running` in the stored chat, once, whichever tab asks (`claim_result` answers).
+ */
+export interface IClaimProposal {
+  type: 'claim_proposal';
+  turn: string;
+  /** the proposal's place in the turn's `proposals` */
+  index: number;
+}
+
 export type ClientMessage =
   | IHello
   | IChat
@@ -214,7 +227,8 @@ export type ClientMessage =
   | IApproval
   | IPolicyMessage
   | ISetModel
-  | ISaveTurn;
+  | ISaveTurn
+  | IClaimProposal;
 
 // -- server to browser -------------------------------------------------------------------
 
@@ -367,8 +381,30 @@ export interface IServerError {
   turn?: string;
 }
 
+/** A proposal's stored state: claimed (`running`), then how its one run ended. */
+export type ProposalState = 'running' | 'ran' | 'failed';
+
+/**
+ * The answer to `claim_proposal`: `ok` only for the claim that marked it; `state` is the
+ * stored state after it (null, with a `message`, when there is no such proposal).
+ */
+export interface IClaimResult {
+  type: 'claim_result';
+  turn: string;
+  index: number;
+  ok: boolean;
+  state: ProposalState | null;
+  message?: string;
+}
+
 export type ServerMessage =
-  IReady | IModelChanged | ServerEvent | IApprovalRequest | Op | IServerError;
+  | IReady
+  | IModelChanged
+  | ServerEvent
+  | IApprovalRequest
+  | Op
+  | IClaimResult
+  | IServerError;
 
 // -- checks ------------------------------------------------------------------------------
 
@@ -512,6 +548,22 @@ export function parseServer(message: unknown): ServerMessage {
       checkOpArgs(name as OpName, message.args as Obj);
       return message as unknown as Op;
     }
+    case 'claim_result':
+      need(message, kind, 'turn', 'index', 'ok', 'state');
+      check(
+        isString(message.turn) && Number.isInteger(message.index),
+        'claim_result: turn must be a string and index a whole number'
+      );
+      check(
+        typeof message.ok === 'boolean',
+        'claim_result: ok must be true or false'
+      );
+      check(
+        message.state === null ||
+          ['running', 'ran', 'failed'].includes(message.state as string),
+        'claim_result: unknown state'
+      );
+      return message as unknown as IClaimResult;
     case 'error':
       need(message, kind, 'message');
       return message as unknown as IServerError;
@@ -593,6 +645,14 @@ export function parseClient(message: unknown): ClientMessage {
       need(message, kind, 'turn', 'record');
       check(isObject(message.record), 'save_turn: record must be an object');
       break;
+    case 'claim_proposal':
+      need(message, kind, 'turn', 'index');
+      check(isString(message.turn), 'claim_proposal: turn must be a string');
+      check(
+        Number.isInteger(message.index) && (message.index as number) >= 0,
+        'claim_proposal: index must be a whole number'
+      );
+      break;
   }
   return message as unknown as ClientMessage;
 }
@@ -666,4 +726,8 @@ export function saveTurn(
   record: Record<string, unknown>
 ): ISaveTurn {
   return { type: 'save_turn', turn, record };
+}
+
+export function claimProposal(turn: string, index: number): IClaimProposal {
+  return { type: 'claim_proposal', turn, index };
 }

@@ -10,6 +10,13 @@
  *   run it; "Run it" (`run`: a candidate that needs approval) sets it and runs the cell once,
  *   for real: the click is the approval.
  *
+ * "Run it" runs at most once, ever: the offer's id (the kernel's `id`, else a hash of the
+ * offer) goes into the target cell's metadata (`devstral.taken_offers`) before the run, so
+ * the .ipynb remembers it; an offer whose id is recorded there renders disabled ("Ran"), and
+ * a click re-checks it. And it shows only in a trusted notebook: an offer output saved in a
+ * downloaded notebook could otherwise run source its reader never wrote with one click (an
+ * untrusted one shows a line asking to trust the notebook first, and the code to read).
+ *
  * The data is plain JSON shown as text, so the factory is safe. One factory serves both
  * types, so registering it once (index.ts) registers both.
  */
@@ -43,9 +50,30 @@ export function parseRestore(data: unknown): IRestoreData | null {
 export type OfferAction = 'apply' | 'run';
 
 export interface IOfferData {
+  /** the kernel's offer id, else a hash of the offer (what `taken_offers` records) */
+  id: string;
   cellId: string | null;
   action: OfferAction;
   source: string;
+}
+
+/** A stable id of an offer's content (FNV-1a, 2 x 32 bits). */
+export function offerHash(
+  cellId: string | null,
+  action: string,
+  source: string
+): string {
+  const text = JSON.stringify([cellId, action, source]);
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
+  }
+  return (
+    'h' + a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0')
+  );
 }
 
 /** An offer's data, or null when it is not ours ({cell_id, action, source}). */
@@ -53,12 +81,17 @@ export function parseOffer(data: unknown): IOfferData | null {
   if (!data || typeof data !== 'object') {
     return null;
   }
-  const { cell_id, action, source } = data as Record<string, unknown>;
+  const { id, cell_id, action, source } = data as Record<string, unknown>;
   if (typeof source !== 'string' || (action !== 'apply' && action !== 'run')) {
     return null;
   }
+  const cellId = typeof cell_id === 'string' ? cell_id : null;
   return {
-    cellId: typeof cell_id === 'string' ? cell_id : null,
+    id:
+      typeof id === 'string' && id !== ''
+        ? id
+        : offerHash(cellId, action, source),
+    cellId,
     action,
     source
   };
@@ -99,12 +132,41 @@ export function chooseCell<T extends ICellLike>(
   return null;
 }
 
-/** A cell whose source can be set (a notebook cell widget). */
+/** A cell whose source and metadata can be set (a notebook cell widget). */
 export interface IRestorableCell extends ICellLike {
   readonly model: {
     readonly id: string;
-    readonly sharedModel: { setSource(source: string): void };
+    readonly sharedModel: {
+      setSource(source: string): void;
+      getMetadata(key: string): unknown;
+      setMetadata(key: string, value: any): void;
+    };
   };
+}
+
+/** The cell metadata key of what Devstral keeps on a cell. */
+export const METADATA_KEY = 'devstral';
+
+/** The offers already run into this cell (`devstral.taken_offers`, saved in the .ipynb). */
+export function takenOffers(cell: IRestorableCell): string[] {
+  const meta = cell.model.sharedModel.getMetadata(METADATA_KEY);
+  const taken =
+    meta && typeof meta === 'object'
+      ? (meta as Record<string, unknown>).taken_offers
+      : undefined;
+  return Array.isArray(taken)
+    ? taken.filter((t): t is string => typeof t === 'string')
+    : [];
+}
+
+function recordTaken(cell: IRestorableCell, id: string): void {
+  const meta = cell.model.sharedModel.getMetadata(METADATA_KEY);
+  const kept =
+    meta && typeof meta === 'object' && !Array.isArray(meta) ? meta : {};
+  cell.model.sharedModel.setMetadata(METADATA_KEY, {
+    ...kept,
+    taken_offers: [...takenOffers(cell), id]
+  });
 }
 
 /** The cells of every open notebook, one array per notebook. */
@@ -114,11 +176,13 @@ export type CellLister = () => ReadonlyArray<ReadonlyArray<IRestorableCell>>;
 export type CellRunner = (cell: IRestorableCell) => Promise<unknown>;
 
 /** What a click on an offer did. */
-export type OfferOutcome = 'applied' | 'ran' | 'not found';
+export type OfferOutcome = 'applied' | 'ran' | 'taken' | 'not found';
 
 /**
  * An offer taken: the chosen cell's source becomes the offered code; `run` then runs the
- * cell, once. Nothing runs when the cell is not found.
+ * cell, once: its id is recorded in the cell's metadata first, and an offer recorded there
+ * already changes nothing and runs nothing ('taken'). Nothing runs when the cell is not
+ * found.
  */
 export async function takeOffer(
   notebooks: ReadonlyArray<ReadonlyArray<IRestorableCell>>,
@@ -129,6 +193,12 @@ export async function takeOffer(
   const cell = chooseCell(notebooks, cellNode, offer.cellId);
   if (!cell) {
     return 'not found';
+  }
+  if (offer.action === 'run') {
+    if (takenOffers(cell).includes(offer.id)) {
+      return 'taken';
+    }
+    recordTaken(cell, offer.id); // before anything runs: a reload never offers it again
   }
   cell.model.sharedModel.setSource(offer.source);
   if (offer.action !== 'run') {
@@ -182,6 +252,42 @@ export const OFFER_LABELS: Record<
   }
 };
 
+/** Said where Run it would be in a notebook that is not trusted. */
+export const UNTRUSTED_NOTE =
+  'This notebook is not trusted: trust it first (Command Palette: Trust Notebook) to run this candidate. Read it below.';
+/** Said beside a disabled Run it whose offer this cell has run already. */
+export const TAKEN_NOTE =
+  'run once already: check the cell, then run it yourself if you mean to';
+
+/** How an offer shows: its button (if any), whether it can be clicked, the line beside it. */
+export interface IOfferView {
+  button: boolean;
+  label: string;
+  disabled: boolean;
+  note: string;
+}
+
+/** An offer's view from the output's trust and what its cell records. */
+export function offerView(
+  offer: IOfferData,
+  trusted: boolean,
+  taken: boolean
+): IOfferView {
+  const labels = OFFER_LABELS[offer.action];
+  if (offer.action === 'run' && !trusted) {
+    return { button: false, label: '', disabled: true, note: UNTRUSTED_NOTE };
+  }
+  if (offer.action === 'run' && taken) {
+    return {
+      button: true,
+      label: labels.done,
+      disabled: true,
+      note: TAKEN_NOTE
+    };
+  }
+  return { button: true, label: labels.label, disabled: false, note: '' };
+}
+
 /** A collapsed copy of `text`: what to paste when the cell cannot be found. */
 function preview(what: string, text: string): HTMLDetailsElement {
   const details = document.createElement('details');
@@ -205,10 +311,13 @@ class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
     this.addClass('jp-Devstral-restoreOutput');
   }
 
+  private _model: IRenderMime.IMimeModel | null = null;
+
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this._model = model;
     this.node.textContent = '';
     if (this._mimeType === OFFER_MIME) {
-      this._renderOffer(parseOffer(model.data[OFFER_MIME]));
+      this._renderOffer(parseOffer(model.data[OFFER_MIME]), model.trusted);
       return;
     }
     const data = parseRestore(model.data[RESTORE_MIME]);
@@ -241,20 +350,50 @@ class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
     this._place(button, note, copy);
   }
 
-  private _renderOffer(offer: IOfferData | null): void {
+  /** Attached: the output's own cell can be found now (its `taken_offers` are read). */
+  protected onAfterAttach(msg: Parameters<Widget['processMessage']>[0]): void {
+    super.onAfterAttach(msg);
+    if (this._mimeType === OFFER_MIME && this._model) {
+      this.node.textContent = '';
+      const model = this._model;
+      this._renderOffer(parseOffer(model.data[OFFER_MIME]), model.trusted);
+    }
+  }
+
+  private _renderOffer(offer: IOfferData | null, trusted: boolean): void {
     if (!offer) {
       this.node.textContent = 'devstral: no offered code in this output';
       return;
     }
     const labels = OFFER_LABELS[offer.action];
-    const button = this._button(labels.label);
-    button.title = labels.title;
-    button.dataset.action = offer.action;
+    const target = chooseCell(
+      this._cells(),
+      this.node.closest('.jp-Cell'),
+      offer.cellId
+    );
+    const view = offerView(
+      offer,
+      trusted,
+      !!target && takenOffers(target).includes(offer.id)
+    );
     const copy = preview(
       offer.action === 'run' ? 'the candidate' : 'the edit',
       offer.source
     );
     const note = this._note();
+    note.textContent = view.note;
+    if (!view.button) {
+      copy.open = true;
+      const row = document.createElement('div');
+      row.className = 'jp-Devstral-restoreRow';
+      row.append(note);
+      this.node.append(row, copy);
+      return;
+    }
+    const button = this._button(view.label);
+    button.title = labels.title;
+    button.dataset.action = offer.action;
+    button.disabled = view.disabled;
 
     button.addEventListener('click', event => {
       event.stopPropagation();
@@ -276,6 +415,9 @@ class RestoreRenderer extends Widget implements IRenderMime.IRenderer {
             return;
           }
           button.textContent = labels.done;
+          if (outcome === 'taken') {
+            note.textContent = TAKEN_NOTE;
+          }
         })
         .catch(reason => {
           button.textContent = labels.done;

@@ -63,8 +63,11 @@ export interface IProposal {
   note: string;
   effects: string[];
   diff: string;
-  /** the user's "Run it": running, then the run's result line */
-  state?: 'running' | 'ran' | 'failed';
+  /**
+   * the user's "Run it": running (claimed on the server, then run), then the run's result
+   * line; `claimed`: the server refused this page's claim (run from another tab or page)
+   */
+  state?: 'running' | 'ran' | 'failed' | 'claimed';
   result?: string;
 }
 

@@ -89,7 +89,9 @@ def test_offers_carry_our_mime_type_the_widget_and_the_verb(shown, offer, action
     pytest.importorskip("ipywidgets")
     offer(KERNEL, CANDIDATE, "c1")
     bundle = shown[0][0]._repr_mimebundle_()
-    assert bundle[view.OFFER_MIME] == {"cell_id": "c1", "action": action, "source": CANDIDATE}
+    data = dict(bundle[view.OFFER_MIME])
+    assert len(data.pop("id")) == 12  # its own id: the renderer records it once taken
+    assert data == {"cell_id": "c1", "action": action, "source": CANDIDATE}
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"] == f"{text}\n{CANDIDATE}"
 

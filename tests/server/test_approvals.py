@@ -62,6 +62,32 @@ def test_an_approval_clears_exactly_its_ops_once():
     )
 
 
+def test_a_steps_unused_approvals_are_void_when_it_ends():
+    """An approved step whose first op fails leaves no approval for a later, unasked op."""
+    book = ApprovalBook()
+    edit = ("replace_source", {"cell_id": "a", "source": "rm()"})
+    run = ("run_cell", {"cell_id": "a", "timeout": 60})
+    pending = book.open("t", [edit, run])
+    assert book.answer(pending.request, True, pending.ops, "t") is None
+    first = book.take(*edit)
+    assert first == pending.ops[0]["op"]
+    book.void_rest(first)  # the edit failed: the step stops
+    assert book.take(*run) is None  # a later run_cell of that cell asks again
+    # a step that ends without sending all its ops: the next step voids the rest
+    pending = book.open("t", [edit, run])
+    assert book.answer(pending.request, True, pending.ops, "t") is None
+    assert book.take(*edit) == pending.ops[0]["op"]
+    book.end_step()
+    assert book.take(*run) is None
+    # an op of another step failing does not void this one's
+    one = book.open("t", [run])
+    two = book.open("t", [edit])
+    assert book.answer(one.request, True, one.ops, "t") is None
+    assert book.answer(two.request, True, two.ops, "t") is None
+    book.void_rest(book.take(*edit))
+    assert book.take(*run) == one.ops[0]["op"]
+
+
 # -- through the socket --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stub():

@@ -251,3 +251,75 @@ async def test_fix_offers_an_edit_that_needs_review(jp_ws_fetch, browser, stub):
     assert [e["kind"] for e in events(seen)][-2:] == ["sent", "stopped"]
     stub.replies.clear()
     ws.close()
+
+
+async def test_a_proposal_runs_once_whichever_tab_clicks(jp_ws_fetch, jp_serverapp, stub):
+    """Run it is claimed in the store first: a second tab (its own socket and Conversation,
+    its own copy of the chat) is refused, its stale save cannot take the claim back, and a
+    reload shows the proposal claimed."""
+    import asyncio
+
+    store = extension(jp_serverapp).store
+    record = store.resolve("n.ipynb")
+    proposal = {"source": "import os\nos.remove('x')", "action": "propose", "note": "deletes"}
+    fix_turn = {
+        "id": "f1",
+        "request": "Fix",
+        "mode": "fix",
+        "done": True,
+        "label": "needs approval",
+    }
+    record["turns"].append(dict(fix_turn, proposals=[proposal]))
+    store.save(record)
+    tab_a, ready_a = await connect(jp_ws_fetch)
+    tab_b, ready_b = await connect(jp_ws_fetch)
+    assert ready_a["conversation"] == ready_b["conversation"] == record["id"]
+    stale = ready_b["turns"][0]  # tab B's view, from before any click
+
+    send(tab_a, {"type": "claim_proposal", "turn": "f1", "index": 0})
+    assert await read(tab_a) == {
+        "type": "claim_result",
+        "turn": "f1",
+        "index": 0,
+        "ok": True,
+        "state": "running",
+    }
+    send(tab_b, {"type": "claim_proposal", "turn": "f1", "index": 0})
+    refused = await read(tab_b)
+    assert refused["ok"] is False and refused["state"] == "running" and refused["message"]
+    send(tab_a, {"type": "claim_proposal", "turn": "f1", "index": 0})  # the same tab again
+    assert (await read(tab_a))["ok"] is False
+    send(tab_b, {"type": "claim_proposal", "turn": "f1", "index": 5})
+    assert (await read(tab_b))["state"] is None
+    send(tab_b, {"type": "claim_proposal", "turn": "f1", "index": "0"})
+    assert (await read(tab_b))["type"] == "error"  # one line, nothing claimed
+
+    def stored_state() -> object:
+        return store.load(record["id"])["turns"][0]["proposals"][0].get("state")
+
+    # tab B saves its stale view (no state): the claim stays
+    send(tab_b, {"type": "save_turn", "turn": "f1", "record": dict(stale, panel="b")})
+    for _ in range(100):
+        if store.load(record["id"])["turns"][0].get("panel") == "b":
+            break
+        await asyncio.sleep(0.05)
+    assert store.load(record["id"])["turns"][0].get("panel") == "b"
+    assert stored_state() == "running"
+    tab_c, reloaded = await connect(jp_ws_fetch)  # a reload: claimed, never runnable again
+    assert reloaded["turns"][0]["proposals"][0]["state"] == "running"
+    # tab A's run ends: running -> ran (and tab B's stale saves still cannot undo it)
+    ran = dict(stale, proposals=[dict(proposal, state="ran", result="ran [4]")])
+    send(tab_a, {"type": "save_turn", "turn": "f1", "record": ran})
+    for _ in range(100):
+        if stored_state() == "ran":
+            break
+        await asyncio.sleep(0.05)
+    assert stored_state() == "ran"
+    send(tab_b, {"type": "save_turn", "turn": "f1", "record": dict(stale, panel="b2")})
+    for _ in range(100):
+        if store.load(record["id"])["turns"][0].get("panel") == "b2":
+            break
+        await asyncio.sleep(0.05)
+    assert stored_state() == "ran"
+    for ws in (tab_a, tab_b, tab_c):
+        ws.close()

@@ -65,6 +65,14 @@ def rebuild(message):
             diff=message.get("diff", ""),
             code=message.get("code", ""),
         )
+    if kind == "claim_result":
+        return protocol.claim_result(
+            message["turn"],
+            message["index"],
+            message["ok"],
+            message["state"],
+            message.get("message", ""),
+        )
     return protocol.error(message["message"], message.get("turn"))
 
 

@@ -93,3 +93,72 @@ def test_history_is_bounded(tmp_path):
         ids.append(record["id"])
     assert [c["id"] for c in store.chats("a.ipynb")] == ids[::-1][:3]
     assert not os.path.exists(tmp_path / f"{first['id']}.json")
+
+
+def _with_proposals(store: ConversationStore, notebook: str = "a.ipynb") -> dict:
+    record = store.resolve(notebook)
+    proposal = {"source": "rm()", "action": "propose", "note": "deletes", "effects": ["rm"]}
+    record["turns"].append(
+        {"id": "t1", "mode": "fix", "proposals": [dict(proposal), dict(proposal)]}
+    )
+    store.save(record)
+    return record
+
+
+def test_a_proposal_is_claimed_once_and_a_reload_shows_it(tmp_path):
+    store = ConversationStore(tmp_path)
+    chat = _with_proposals(store)["id"]
+    assert store.claim_proposal(chat, "t1", 0) == (True, "running", "")
+    claimed, state, why = store.claim_proposal(chat, "t1", 0)  # another tab, or a reload
+    assert (claimed, state) == (False, "running") and why
+    assert store.claim_proposal(chat, "t1", 1)[0] is True  # its sibling is its own
+    # a fresh store (a restarted server) reads the claim from disk
+    again = ConversationStore(tmp_path)
+    assert again.resolve("a.ipynb")["turns"][0]["proposals"][0]["state"] == "running"
+    assert again.claim_proposal(chat, "t1", 0)[0] is False
+    for turn, index in (("t1", 2), ("t1", -1), ("nope", 0)):
+        assert store.claim_proposal(chat, turn, index)[:2] == (False, None)
+    assert store.claim_proposal("0" * 16, "t1", 0)[:2] == (False, None)
+
+
+def test_a_save_never_takes_a_proposal_state_back(tmp_path):
+    store = ConversationStore(tmp_path)
+    stale = _with_proposals(store)  # a tab's copy from before the claim
+    chat = stale["id"]
+    assert store.claim_proposal(chat, "t1", 0)[0]
+    store.save(json.loads(json.dumps(stale)))  # no state: the stored one stays
+    assert store.load(chat)["turns"][0]["proposals"][0]["state"] == "running"
+    ran = json.loads(json.dumps(stale))
+    ran["turns"][0]["proposals"][0].update(state="ran", result="ran [3]")
+    store.save(ran)  # running -> ran
+    assert store.load(chat)["turns"][0]["proposals"][0]["result"] == "ran [3]"
+    for later in ("running", None, "failed"):  # ran is final
+        copy = json.loads(json.dumps(stale))
+        copy["turns"][0]["proposals"][0]["state"] = later
+        store.save(copy)
+        assert copy["turns"][0]["proposals"][0]["state"] == "ran"  # the caller's copy too
+        stored = store.load(chat)["turns"][0]["proposals"][0]
+        assert (stored["state"], stored["result"]) == ("ran", "ran [3]")
+    assert "state" not in store.load(chat)["turns"][0]["proposals"][1]  # never clicked
+
+
+def test_claims_from_many_threads_let_one_through(tmp_path):
+    import threading
+
+    store = ConversationStore(tmp_path)
+    record = _with_proposals(store)
+    wins: list[bool] = []
+
+    def claim() -> None:
+        wins.append(store.claim_proposal(record["id"], "t1", 0)[0])
+
+    def save() -> None:  # stale copies written meanwhile
+        store.save(json.loads(json.dumps(record)))
+
+    threads = [threading.Thread(target=f) for _ in range(8) for f in (claim, save)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 1
+    assert store.load(record["id"])["turns"][0]["proposals"][0]["state"] == "running"

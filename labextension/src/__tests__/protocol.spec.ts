@@ -17,6 +17,7 @@ import {
   approval,
   cancel,
   chat,
+  claimProposal,
   fix,
   hello,
   opFailed,
@@ -64,6 +65,8 @@ function rebuild(example: any): ClientMessage {
       return fix(example.turn, example.cell_id);
     case 'cancel':
       return cancel(example.turn);
+    case 'claim_proposal':
+      return claimProposal(example.turn, example.index);
     case 'op_result':
       return example.ok
         ? opOk(example.op, example.value)

@@ -16,12 +16,17 @@ import {
   OFFER_MIME,
   RESTORE_MIME,
   RESTORE_RANK,
+  TAKEN_NOTE,
+  UNTRUSTED_NOTE,
   chooseCell,
+  offerHash,
+  offerView,
   parseOffer,
   parseRestore,
   restoreRendererFactory,
   runInItsNotebook,
-  takeOffer
+  takeOffer,
+  takenOffers
 } from '../restoreRenderer';
 
 const cell = (node: string, id: string): ICellLike => ({ node, model: { id } });
@@ -91,12 +96,29 @@ describe('parseOffer', () => {
   it('reads the kernel data', () => {
     expect(
       parseOffer({ cell_id: 'c1', action: 'apply', source: 'x = 1' })
-    ).toEqual({ cellId: 'c1', action: 'apply', source: 'x = 1' });
+    ).toEqual({
+      id: offerHash('c1', 'apply', 'x = 1'),
+      cellId: 'c1',
+      action: 'apply',
+      source: 'x = 1'
+    });
     expect(parseOffer({ cell_id: null, action: 'run', source: '' })).toEqual({
+      id: offerHash(null, 'run', ''),
       cellId: null,
       action: 'run',
       source: ''
     });
+    expect(
+      parseOffer({ id: 'k-7', cell_id: 'c1', action: 'run', source: 'x' })?.id
+    ).toBe('k-7');
+  });
+
+  it('gives each offer a stable id of its content', () => {
+    const id = offerHash('c1', 'run', 'rm()');
+    expect(id).toBe(offerHash('c1', 'run', 'rm()'));
+    expect(id).not.toBe(offerHash('c1', 'run', 'rm() '));
+    expect(id).not.toBe(offerHash('c2', 'run', 'rm()'));
+    expect(id).not.toBe(offerHash('c1', 'apply', 'rm()'));
   });
 
   it('rejects what is not ours, and actions it does not know', () => {
@@ -112,11 +134,16 @@ function editable(node: string, id: string, source = '') {
   const cell = {
     node,
     source,
+    metadata: {} as Record<string, any>,
     model: {
       id,
       sharedModel: {
         setSource: (text: string) => {
           cell.source = text;
+        },
+        getMetadata: (key: string) => cell.metadata[key],
+        setMetadata: (key: string, value: any) => {
+          cell.metadata[key] = JSON.parse(JSON.stringify(value));
         }
       }
     }
@@ -133,7 +160,7 @@ describe('takeOffer', () => {
     const outcome = await takeOffer(
       [[cell]],
       'node-1',
-      { cellId: 'id-1', action: 'apply', source: CANDIDATE },
+      { id: 'o1', cellId: 'id-1', action: 'apply', source: CANDIDATE },
       runner
     );
     expect(outcome).toBe('applied');
@@ -151,13 +178,38 @@ describe('takeOffer', () => {
     const outcome = await takeOffer(
       [[other, cell]],
       'node-1',
-      { cellId: 'id-1', action: 'run', source: CANDIDATE },
+      { id: 'o2', cellId: 'id-1', action: 'run', source: CANDIDATE },
       runner
     );
     expect(outcome).toBe('ran');
     expect(runner).toHaveBeenCalledTimes(1);
     expect(order).toEqual([`run id-1 with ${CANDIDATE}`]);
     expect(other.source).toBe('x = 1');
+  });
+
+  it('Run it records the offer in the cell first, and never runs it twice', async () => {
+    const cell = editable('node-1', 'id-1', '%%devstral fix\nbroken');
+    cell.metadata.devstral = { keep: 1 };
+    const offer = parseOffer({
+      cell_id: 'id-1',
+      action: 'run',
+      source: CANDIDATE
+    })!;
+    const recorded: string[][] = [];
+    const runner = jest.fn(async (c: IRestorableCell) => {
+      recorded.push(takenOffers(c)); // already there when the cell runs
+    });
+    expect(await takeOffer([[cell]], 'node-1', offer, runner)).toBe('ran');
+    expect(recorded).toEqual([[offer.id]]);
+    expect(cell.metadata.devstral).toEqual({
+      keep: 1,
+      taken_offers: [offer.id]
+    });
+    // the notebook reopened (the metadata is in the .ipynb), or a second click
+    cell.source = 'edited by the user';
+    expect(await takeOffer([[cell]], 'node-1', offer, runner)).toBe('taken');
+    expect(runner).toHaveBeenCalledTimes(1);
+    expect(cell.source).toBe('edited by the user');
   });
 
   it('a cell it cannot find changes nothing and runs nothing', async () => {
@@ -167,7 +219,7 @@ describe('takeOffer', () => {
     const outcome = await takeOffer(
       [[a], [b]],
       null,
-      { cellId: 'same', action: 'run', source: CANDIDATE },
+      { id: 'o3', cellId: 'same', action: 'run', source: CANDIDATE },
       runner
     );
     expect(outcome).toBe('not found');
@@ -180,6 +232,38 @@ describe('takeOffer', () => {
     expect(OFFER_LABELS.run.label).toBe('Run it');
     expect(OFFER_LABELS.apply.title).toMatch(/does not run/);
     expect(OFFER_LABELS.run.title).toMatch(/once, for real/);
+  });
+});
+
+describe('offerView', () => {
+  const run = parseOffer({ cell_id: 'c1', action: 'run', source: 'rm()' })!;
+  const apply = parseOffer({ cell_id: 'c1', action: 'apply', source: 'x' })!;
+
+  it('shows no Run it in an untrusted notebook, only a line to trust it', () => {
+    const view = offerView(run, false, false);
+    expect(view.button).toBe(false);
+    expect(view.note).toBe(UNTRUSTED_NOTE);
+    expect(view.note).toMatch(/trust/i);
+    expect(offerView(apply, false, false).button).toBe(true); // it runs nothing
+  });
+
+  it('shows a taken offer disabled, as Ran', () => {
+    expect(offerView(run, true, true)).toEqual({
+      button: true,
+      label: 'Ran',
+      disabled: true,
+      note: TAKEN_NOTE
+    });
+    expect(offerView(run, false, true).button).toBe(false);
+  });
+
+  it('offers Run it in a trusted notebook, once', () => {
+    expect(offerView(run, true, false)).toEqual({
+      button: true,
+      label: 'Run it',
+      disabled: false,
+      note: ''
+    });
   });
 });
 

@@ -31,7 +31,8 @@ export function proposalRunnable(
 const RUN_LABEL: Record<string, string> = {
   running: 'Running…',
   ran: 'Ran',
-  failed: 'Run failed'
+  failed: 'Run failed',
+  claimed: 'Run elsewhere'
 };
 
 const RUN_TITLE =

@@ -198,6 +198,22 @@ def open_notebook(page: Any, lab: Lab, name: str, timeout: float = 60_000) -> No
     page.goto(lab.url(f"lab/tree/{name}"))
     page.wait_for_selector(".jp-NotebookPanel", timeout=timeout)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
+    accept_kernel_dialog(page)
+
+
+def accept_kernel_dialog(page: Any, wait: float = 1.0) -> None:
+    """Accept JupyterLab's "Select Kernel" dialog (the default kernel) when it shows: on a
+    busy machine a slow kernel start makes Lab ask, and the dialog takes every click."""
+    deadline = time.monotonic() + wait
+    while True:
+        dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+        if dialog.count():
+            dialog.locator(".jp-mod-accept").first.click()
+            page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
 
 
 def wait_until(check: Any, timeout: float = 60.0, what: str = "condition") -> None:

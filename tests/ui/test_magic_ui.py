@@ -16,7 +16,15 @@ import re
 import time
 
 import pytest
-from lab_harness import ARTIFACTS, CELLS, browser_page, cell_sources, open_notebook, wait_until
+from lab_harness import (
+    ARTIFACTS,
+    CELLS,
+    accept_kernel_dialog,
+    browser_page,
+    cell_sources,
+    open_notebook,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.model, pytest.mark.timeout(600)]
 
@@ -73,6 +81,7 @@ def run_cell(page, index: int, timeout: float) -> None:
         return p != before and ("*" in p or any(c.isdigit() for c in p))
 
     for _ in range(3):  # a keypress that lands before the editor has focus does nothing
+        accept_kernel_dialog(page, 0)
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:

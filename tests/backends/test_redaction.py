@@ -167,7 +167,7 @@ def test_patterns_in_any_text(text: str, kind: str) -> None:
 @pytest.mark.parametrize(
     ("line", "placeholder"),
     [
-        ('client = Mistral(api_key="Zq9Xv3Lm2Pw8Rt5Ys1Ku7Jn4")', "api_key"),
+        ('client = Mistral(api_key="Zq9Xv3Lm-2Pw8Rt5Ys1Ku7Jn4")', "api_key"),
         ("cfg = {'password': 'hunter22'}", "password"),
         ('{"SecretAccessKey": "abc/def+ghi123"}', "SecretAccessKey"),
         ('os.environ["OPENAI_API_KEY"] = "plainvalue99"', "OPENAI_API_KEY"),

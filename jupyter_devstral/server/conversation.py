@@ -96,6 +96,7 @@ class Conversation:
         self.fix_cell: str | None = None
         self.cancel_token = CancelToken()
         self.thread: threading.Thread | None = None
+        self._stopped = threading.Event()  # the running turn has posted its "stopped"
         self.approvals = ApprovalBook()
         self._ops: dict[str, concurrent.futures.Future] = {}
         self._lock = threading.Lock()  # the record: turn threads and the loop's saves
@@ -137,6 +138,10 @@ class Conversation:
 
     def _start(self, message: dict[str, Any]) -> None:
         turn = message["turn"]
+        if self.running and self._stopped.is_set():
+            # the panel heard "stopped" and started the next turn while the last one's thread
+            # was still tidying up (a few statements after it posted "stopped"): let it end
+            self.thread.join(timeout=2.0)  # type: ignore[union-attr]
         if self.running:
             self.send(protocol.error("a turn is running: stop it first", turn))
             return
@@ -144,6 +149,7 @@ class Conversation:
             self.send(protocol.error("too many turns are running on this server: wait", turn))
             return
         self.turn, self.cancel_token = turn, CancelToken()
+        self._stopped.clear()
         self.fix_cell = message["cell_id"] if message["type"] == "fix" else None
         work = self._chat if message["type"] == "chat" else self._fix
 
@@ -269,6 +275,7 @@ class Conversation:
             kept.add(event)
             if event.kind == "stopped":  # stored first: the panel's save_turn comes after
                 self._keep(kept)
+                self._stopped.set()
             message = protocol.event(turn, event.kind, event.data)
             message["ts"] = time.time() * 1000
             self._post(message)

@@ -278,3 +278,30 @@ async def test_no_model_configured_says_what_to_set(jp_ws_fetch, browser, monkey
         assert stopped["reason"] == "no_model" and stopped["message"] == ready["problem"]
     assert page.ops == []
     ws.close()
+
+
+async def test_the_next_turn_may_start_as_soon_as_the_last_one_said_stopped(
+    jp_ws_fetch, browser, monkeypatch
+):
+    """The panel starts a turn the moment it hears "stopped"; the last turn's thread may still
+    be tidying up (here: slowly), and the new turn is not refused for it."""
+    import time
+
+    from jupyter_devstral.server.approvals import ApprovalBook
+
+    forget = ApprovalBook.forget
+
+    def slow_forget(self, *args, **kwargs):
+        time.sleep(0.5)
+        return forget(self, *args, **kwargs)
+
+    monkeypatch.setattr(ApprovalBook, "forget", slow_forget)
+    monkeypatch.delenv("DEVSTRAL_MODEL", raising=False)
+    page = browser(["x = 1", "y = z"])
+    ws = await jp_ws_fetch("devstral", "ws")
+    await hello(ws)
+    for turn in "abc":
+        ws.write_message(json.dumps({"type": "chat", "turn": turn, "text": "hi", "mode": "ask"}))
+        stopped = only_events(await play_turn(ws, page))[-1]["data"]
+        assert stopped["reason"] == "no_model"
+    ws.close()

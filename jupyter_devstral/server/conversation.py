@@ -202,10 +202,12 @@ class Conversation:
         self.settings, self.problem, self.backend, self.agent = settings, problem, None, None
         with self._lock:
             self.record["model"] = self.choice
-        self.loop.run_in_executor(self.executor, self._persist)
         from .models import model_label
 
-        self.send(protocol.model(settings["backend"], model_label(settings), problem))
+        said = protocol.model(settings["backend"], model_label(settings), problem)
+        # stored before the panel hears it: a reload right after finds the chat's model
+        stored = self.loop.run_in_executor(self.executor, self._persist)
+        stored.add_done_callback(lambda _: self.send(said))
 
     def _save_turn(self, message: dict[str, Any]) -> None:
         record = message["record"]

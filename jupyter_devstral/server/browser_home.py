@@ -22,10 +22,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..agent.homes.file_home import (
+from ..agent.homes.kernel_helpers import (
     CAN_FORK_CALL,
     HELPERS_PRESENT_CALL,
     install_helpers_code,
+    trial_options,
     try_source_call,
 )
 from ..agent.homes.notebook import (
@@ -157,11 +158,7 @@ class BrowserNotebook(NotebookHome):
     ) -> RunResult:
         if not self.sandboxed_trials:
             return super().try_source(cell_id, source, timeout)  # refuses: no real-kernel runs
-        options: dict[str, Any] = {}
-        if after:
-            options.update(after=list(after), after_budget=after_budget)
-        if names:
-            options["names"] = list(names)
+        options = trial_options(after, after_budget, names)
         wait = timeout + (after_budget if after else 0) + 15
         code = try_source_call(source, timeout, **options)
         data = _json_line(self.kernel_eval(code, wait, purpose="try a candidate in a fork"))

@@ -28,6 +28,7 @@ from .kernel_helpers import (  # noqa: F401 (also imported from here by the serv
     HELPER_MODULES,
     HELPERS_PRESENT_CALL,
     install_helpers_code,
+    trial_options,
     try_source_call,
 )
 from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
@@ -202,18 +203,6 @@ def _fsync_folder(folder: str) -> None:
         pass
 
 
-def _trial_options(
-    after: Sequence[str], after_budget: float, names: Sequence[str]
-) -> dict[str, Any]:
-    """The sandbox's keyword arguments for what a trial also runs and describes."""
-    options: dict[str, Any] = {}
-    if after:
-        options.update(after=list(after), after_budget=after_budget)
-    if names:
-        options["names"] = list(names)
-    return options
-
-
 class FileNotebook(NotebookHome):
     """A notebook in memory, addressed by cell id, with a kernel started on demand."""
 
@@ -323,7 +312,7 @@ class FileNotebook(NotebookHome):
     ) -> RunResult:
         if not self.sandboxed_trials:
             return super().try_source(cell_id, source, timeout)
-        options = _trial_options(after, after_budget, names)
+        options = trial_options(after, after_budget, names)
         wait = timeout + (after_budget if after else 0) + 15
         data = self.kernel.call_json(try_source_call(source, timeout, **options), timeout=wait)
         return trial_result(data)

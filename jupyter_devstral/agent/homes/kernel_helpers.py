@@ -12,6 +12,7 @@ user's namespace; each prints one JSON line.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from ..context import api_facts, variables
@@ -61,6 +62,18 @@ HELPERS_PRESENT_CALL = (
     "print(__import__('json').dumps("
     f"all(n in __import__('sys').modules for n in {sorted(HELPER_MODULES)!r})))"
 )
+
+
+def trial_options(
+    after: Sequence[str], after_budget: float, names: Sequence[str]
+) -> dict[str, Any]:
+    """The sandbox's keyword arguments (for :func:`try_source_call` or ``sandbox.try_source``) for what a trial also runs and describes."""
+    options: dict[str, Any] = {}
+    if after:
+        options.update(after=list(after), after_budget=after_budget)
+    if names:
+        options["names"] = list(names)
+    return options
 
 
 def try_source_call(source: str, timeout: float, **options: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..context import api_facts, variables
 from ..trials import sandbox
-from .kernel_helpers import HELPER_MODULES
+from .kernel_helpers import HELPER_MODULES, trial_options
 from .notebook import CellView, ErrorInfo, NotebookError, NotebookHome, RunResult, trial_result
 
 OUT_CELLS = 3  # history cells whose Out[N] value is shown to the model
@@ -222,11 +222,7 @@ class LiveKernelNotebook(NotebookHome):
     ) -> RunResult:
         if not self.sandboxed_trials:
             return super().try_source(cell_id, source, timeout)  # refuses: no real-kernel runs
-        options: dict[str, Any] = {}
-        if after:
-            options.update(after=list(after), after_budget=after_budget)
-        if names:
-            options["names"] = list(names)
+        options = trial_options(after, after_budget, names)
         with self.shell.builtin_trap:  # get_ipython() for the trial, as in a cell
             data = sandbox.try_source(source, timeout, **options)
         return trial_result(data)
